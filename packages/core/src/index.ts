@@ -1,0 +1,57 @@
+/**
+ * cartkit core: the cart domain, its ports, the cart service, typed errors and
+ * composition helpers. No framework, driver or HTTP import lives here.
+ * @packageDocumentation
+ */
+export {
+  type CartRuntime,
+  type CreateCartOptions,
+  createCart,
+} from './composition/create-cart.js';
+export { type CartSettings, CartTokens, type Token } from './composition/tokens.js';
+export {
+  type Cart,
+  type CartLine,
+  emptyCart,
+  findLine,
+  type LineReservation,
+  type ReservationFailure,
+  type ReservationStatus,
+} from './domain/cart.js';
+export { type JobLease, newJob, type ReservationJob, type ReservationJobKind } from './domain/job.js';
+export {
+  type CartLimits,
+  defaultCartLimits,
+  MAX_CART_ID_LENGTH,
+  parseCartId,
+  parseItemName,
+  parseQuantity,
+} from './domain/rules.js';
+export * from './errors/index.js';
+export { type HeldReservation, MemoryReserver, type MemoryReserverOptions } from './memory/memory-reserver.js';
+export { MemoryCartStorage, type MemoryCartStorageOptions } from './memory/memory-cart-storage.js';
+export * from './ports/index.js';
+export { InProcessScheduler, type InProcessSchedulerOptions } from './scheduling/in-process-scheduler.js';
+export {
+  computeRetryDelay,
+  defaultRetryPolicy,
+  type RetryPolicy,
+  resolveRetryPolicy,
+} from './scheduling/retry-policy.js';
+export { type AttemptContext, type AttemptOutcome, runJobAttempt } from './scheduling/run-job-attempt.js';
+export {
+  type CartMutation,
+  CartRepository,
+  type CartRepositoryOptions,
+  type MutationResult,
+} from './service/cart-repository.js';
+export {
+  type AddItemInput,
+  CartService,
+  type CartServiceOptions,
+  type LineChange,
+  type ReservationRequestResult,
+  type WriteOptions,
+} from './service/cart-service.js';
+export { ReservationWorker, type ReservationWorkerOptions } from './service/reservation-worker.js';
+export { KeyedMutex } from './support/keyed-mutex.js';

@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import type { ReservationJob } from '../domain/job.js';
+import { ConfigurationError, ErrorCode, StorageError } from '../errors/index.js';
+import { type Clock, type ClockTimer, systemClock } from '../ports/clock.js';
+import { type Logger, silentLogger } from '../ports/logger.js';
+import type { JobHandler, Scheduler, StopOptions } from '../ports/scheduler.js';
+import type { CartStorage } from '../ports/storage.js';
+import { type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
+import { type AttemptOutcome, runJobAttempt } from './run-job-attempt.js';
+
+/** Options of {@link InProcessScheduler}. */
+export interface InProcessSchedulerOptions {
+  /** Where jobs are persisted (the same storage the cart service writes). */
+  readonly storage: CartStorage;
+  /** Time source for due times, backoff and timeouts. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Logger. Default: silent. */
+  readonly logger?: Logger;
+  /** Retry, backoff and timeout policy; see `defaultRetryPolicy`. */
+  readonly retry?: Partial<RetryPolicy>;
+  /** Attempts running at once. Default 8. */
+  readonly concurrency?: number;
+  /** How long a claim lasts. Default `retry.attemptTimeoutMs + 5000`. */
+  readonly leaseMs?: number;
+  /** Identifies this instance in job leases. Default: a random UUID. */
+  readonly owner?: string;
+  /** Called after every attempt with what it did (for logs, metrics, tests). */
+  readonly onOutcome?: (outcome: AttemptOutcome) => void;
+  /** Jitter source. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/**
+ * A {@link Scheduler} that keeps its queue in process memory and runs persisted jobs
+ * on {@link Clock} timers: one timer per waiting job (no polling), bounded
+ * concurrency, retries with exponential backoff and full jitter, leases so several
+ * instances on one storage never run a job at once, resume of unfinished jobs on
+ * `start`, and a bounded graceful `stop`.
+ *
+ * It is core's reference scheduler; `@cartkit/scheduler-timer` builds on it.
+ */
+export class InProcessScheduler implements Scheduler {
+  readonly #storage: CartStorage;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #policy: RetryPolicy;
+  readonly #concurrency: number;
+  readonly #leaseMs: number;
+  readonly #owner: string;
+  readonly #onOutcome: ((outcome: AttemptOutcome) => void) | undefined;
+  readonly #random: (() => number) | undefined;
+
+  #handler: JobHandler | undefined;
+  #state: 'idle' | 'running' | 'stopped' = 'idle';
+  readonly #stop = new AbortController();
+  readonly #timers = new Map<string, ClockTimer>();
+  readonly #ready: string[] = [];
+  readonly #running = new Map<string, Promise<void>>();
+  readonly #early = new Set<string>();
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(options: InProcessSchedulerOptions) {
+    if (typeof options?.storage?.getJob !== 'function') {
+      throw new ConfigurationError('Option "storage" must be a CartStorage.', { option: 'storage' });
+    }
+    this.#storage = options.storage;
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#policy = resolveRetryPolicy(options.retry);
+    this.#concurrency = positiveInteger(options.concurrency ?? 8, 'concurrency');
+    this.#leaseMs = positiveInteger(options.leaseMs ?? this.#policy.attemptTimeoutMs + 5_000, 'leaseMs');
+    if (this.#leaseMs <= this.#policy.attemptTimeoutMs) {
+      throw new ConfigurationError('Option "leaseMs" must exceed "retry.attemptTimeoutMs".', {
+        option: 'leaseMs',
+      });
+    }
+    this.#owner = options.owner ?? randomUUID();
+    this.#onOutcome = options.onOutcome;
+    this.#random = options.random;
+  }
+
+  /** This instance's lease owner id. */
+  get owner(): string {
+    return this.#owner;
+  }
+
+  /** The retry policy in force. */
+  get policy(): RetryPolicy {
+    return this.#policy;
+  }
+
+  async start(handler: JobHandler): Promise<void> {
+    if (this.#state === 'stopped') throw new StorageError(ErrorCode.CLOSED, 'Scheduler was stopped.');
+    if (this.#state === 'running') return;
+    this.#handler = handler;
+    this.#state = 'running';
+    const persisted = await this.#storage.listJobs();
+    for (const job of persisted) this.#schedule(job.id, job.lease === null ? job.runAt : job.lease.until);
+    for (const id of this.#early) this.#schedule(id, this.#clock.now());
+    this.#early.clear();
+    if (persisted.length > 0) this.#logger.info({ jobs: persisted.length }, 'resumed persisted jobs');
+  }
+
+  enqueue(job: ReservationJob): void {
+    if (this.#state === 'stopped') return;
+    if (this.#state === 'idle') {
+      this.#early.add(job.id);
+      return;
+    }
+    this.#schedule(job.id, job.runAt);
+  }
+
+  whenIdle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async stop(options: StopOptions = {}): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    for (const timer of this.#timers.values()) timer.clear();
+    this.#timers.clear();
+    this.#ready.length = 0;
+    const inFlight = Promise.all(this.#running.values());
+    const timeoutMs = options.timeoutMs ?? 5_000;
+    let timer: ClockTimer | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = systemClock.setTimer(() => resolve('timeout'), timeoutMs);
+    });
+    if ((await Promise.race([inFlight, timedOut])) === 'timeout') {
+      this.#logger.warn({ inFlight: this.#running.size }, 'stop timed out; aborting in-flight attempts');
+      this.#stop.abort();
+      await inFlight;
+    }
+    timer?.clear();
+    this.#notifyIdle();
+  }
+
+  #schedule(jobId: string, at: number): void {
+    if (this.#state !== 'running') return;
+    this.#timers.get(jobId)?.clear();
+    this.#timers.delete(jobId);
+    const delay = at - this.#clock.now();
+    if (delay <= 0) {
+      this.#makeReady(jobId);
+      return;
+    }
+    this.#timers.set(
+      jobId,
+      this.#clock.setTimer(() => {
+        this.#timers.delete(jobId);
+        this.#makeReady(jobId);
+      }, delay),
+    );
+  }
+
+  #makeReady(jobId: string): void {
+    if (!this.#ready.includes(jobId)) this.#ready.push(jobId);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#state === 'running' && this.#running.size < this.#concurrency && this.#ready.length > 0) {
+      const jobId = this.#ready.shift() as string;
+      if (this.#running.has(jobId)) continue;
+      const run = this.#attempt(jobId).finally(() => {
+        this.#running.delete(jobId);
+        this.#pump();
+        this.#notifyIdle();
+      });
+      this.#running.set(jobId, run);
+    }
+  }
+
+  async #attempt(jobId: string): Promise<void> {
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await runJobAttempt(jobId, {
+        storage: this.#storage,
+        handler,
+        clock: this.#clock,
+        policy: this.#policy,
+        owner: this.#owner,
+        leaseMs: this.#leaseMs,
+        stopSignal: this.#stop.signal,
+        ...(this.#random === undefined ? {} : { random: this.#random }),
+      });
+    } catch (error) {
+      // Storage failed while settling: the job is still persisted; look again later.
+      this.#logger.error({ err: error, jobId }, 'job attempt could not be recorded; will look again');
+      this.#schedule(jobId, this.#clock.now() + this.#policy.maxDelayMs);
+      return;
+    }
+    this.#onOutcome?.(outcome);
+    if (outcome.outcome === 'retry') this.#schedule(jobId, outcome.runAt);
+    else if (outcome.outcome === 'skipped' && outcome.retryAt !== undefined) this.#schedule(jobId, outcome.retryAt);
+  }
+
+  #isIdle(): boolean {
+    return this.#running.size === 0 && this.#ready.length === 0 && this.#timers.size === 0;
+  }
+
+  #notifyIdle(): void {
+    if (!this.#isIdle()) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}
+
+function positiveInteger(value: number, option: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigurationError(`Option "${option}" must be a positive integer, got ${String(value)}.`, {
+      option,
+    });
+  }
+  return value;
+}

@@ -1,0 +1,119 @@
+import { type Cart, type CartLine, emptyCart } from '../domain/cart.js';
+import type { ReservationJob } from '../domain/job.js';
+import { ConflictError, ErrorCode } from '../errors/index.js';
+import type { Clock } from '../ports/clock.js';
+import type { Logger } from '../ports/logger.js';
+import type { CartStorage } from '../ports/storage.js';
+import { KeyedMutex } from '../support/keyed-mutex.js';
+
+/** The outcome of a change function: new lines and jobs to save, or nothing to save. */
+export type CartMutation<R> =
+  | { readonly lines: readonly CartLine[]; readonly jobs?: readonly ReservationJob[]; readonly result: R }
+  | { readonly unchanged: true; readonly result: R };
+
+/** What a mutation saved. */
+export interface MutationResult<R> {
+  /** The cart as saved (or as read, when unchanged). */
+  readonly cart: Cart;
+  /** The change function's result. */
+  readonly result: R;
+  /** Jobs saved with the cart. */
+  readonly jobs: readonly ReservationJob[];
+}
+
+/** Options of {@link CartRepository}. */
+export interface CartRepositoryOptions {
+  readonly storage: CartStorage;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Compare-and-set attempts before giving up with `CONCURRENT_MODIFICATION`. */
+  readonly maxSaveAttempts: number;
+}
+
+/**
+ * Read-modify-write on carts that never loses an update.
+ *
+ * Within one process, changes to one cart are serialised (no wasted retries);
+ * across processes sharing a storage, a save that loses the compare-and-set race
+ * is recomputed from a fresh read and tried again, with jittered backoff.
+ */
+export class CartRepository {
+  readonly #options: CartRepositoryOptions;
+  readonly #mutex = new KeyedMutex();
+
+  constructor(options: CartRepositoryOptions) {
+    this.#options = options;
+  }
+
+  /** Reads a cart; `undefined` if it was never saved. */
+  read(cartId: string): Promise<Cart | undefined> {
+    return this.#options.storage.getCart(cartId);
+  }
+
+  /**
+   * Applies `change` to the current cart (an empty version-0 cart if none) and saves
+   * the result with compare-and-set, recomputing on conflict. Errors thrown by
+   * `change` abort without writing.
+   *
+   * @param expectedVersion when set, fails with `VERSION_MISMATCH` unless the cart is at it.
+   */
+  mutate<R>(
+    cartId: string,
+    change: (cart: Cart, exists: boolean) => CartMutation<R>,
+    expectedVersion?: number,
+  ): Promise<MutationResult<R>> {
+    return this.#mutex.run(cartId, () => this.#mutateLoop(cartId, change, expectedVersion));
+  }
+
+  async #mutateLoop<R>(
+    cartId: string,
+    change: (cart: Cart, exists: boolean) => CartMutation<R>,
+    expectedVersion: number | undefined,
+  ): Promise<MutationResult<R>> {
+    const { storage, clock, maxSaveAttempts, logger } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      const stored = await storage.getCart(cartId);
+      const current = stored ?? emptyCart(cartId, new Date(clock.now()).toISOString());
+      if (expectedVersion !== undefined && current.version !== expectedVersion) {
+        throw new ConflictError(
+          ErrorCode.VERSION_MISMATCH,
+          `Cart is at version ${current.version}, not the expected ${expectedVersion}.`,
+          { details: { currentVersion: current.version, expectedVersion } },
+        );
+      }
+      const mutation = change(current, stored !== undefined);
+      if ('unchanged' in mutation) return { cart: current, result: mutation.result, jobs: [] };
+      const now = new Date(clock.now()).toISOString();
+      const next: Cart = {
+        ...current,
+        version: current.version + 1,
+        lines: mutation.lines,
+        createdAt: stored === undefined ? now : current.createdAt,
+        updatedAt: now,
+      };
+      const jobs = mutation.jobs ?? [];
+      try {
+        await storage.saveCart(next, { expectedVersion: current.version, jobs });
+        return { cart: next, result: mutation.result, jobs };
+      } catch (error) {
+        if (!ConflictError.is(error) || error.code !== ErrorCode.VERSION_CONFLICT) throw error;
+        if (attempt >= maxSaveAttempts) {
+          throw new ConflictError(
+            ErrorCode.CONCURRENT_MODIFICATION,
+            `Cart "${cartId}" kept changing under ${attempt} save attempts; try again.`,
+            { cause: error, details: { attempts: attempt } },
+          );
+        }
+        logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
+        await backoff(attempt);
+      }
+    }
+  }
+}
+
+/** Short jittered pause between compare-and-set retries (real time: it spaces out racing processes). */
+function backoff(attempt: number): Promise<void> {
+  const ceiling = Math.min(50, 2 ** Math.min(attempt, 6));
+  const delay = Math.random() * ceiling;
+  return new Promise((resolve) => setTimeout(resolve, delay));
+}

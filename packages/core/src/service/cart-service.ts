@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import { type Cart, type CartLine, findLine, type LineReservation, putLine, withoutLine } from '../domain/cart.js';
+import type { ReservationJob } from '../domain/job.js';
+import {
+  afterQuantityChange,
+  releaseJobFor,
+  requestReservation,
+  startReservation,
+  type TransitionContext,
+} from '../domain/reservation.js';
+import {
+  type CartLimits,
+  parseCartId,
+  parseItemName,
+  parseQuantity,
+  parseVersion,
+  resolveLimits,
+} from '../domain/rules.js';
+import { ConfigurationError, ErrorCode, NotFoundError, ValidationError } from '../errors/index.js';
+import { type Clock, systemClock } from '../ports/clock.js';
+import { type Logger, silentLogger } from '../ports/logger.js';
+import type { Scheduler } from '../ports/scheduler.js';
+import type { CartStorage } from '../ports/storage.js';
+import { CartRepository } from './cart-repository.js';
+
+/** Options of {@link CartService}. */
+export interface CartServiceOptions {
+  /** Where carts and jobs live. */
+  readonly storage: CartStorage;
+  /** Runs reservation jobs in the background. Jobs are handed to it after they are saved. */
+  readonly scheduler: Scheduler;
+  /** Time source. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Structured logger (pino-compatible). Default: silent. */
+  readonly logger?: Logger;
+  /** Name length, quantity and line-count limits. Defaults: 200, 10,000, 500. */
+  readonly limits?: Partial<CartLimits>;
+  /** Request a reservation whenever an item is added or its quantity changes. Default `true`. */
+  readonly reserveOnAdd?: boolean;
+  /** Compare-and-set attempts per write under contention. Default 100. */
+  readonly maxSaveAttempts?: number;
+  /** Source of job ids (and so of idempotency keys). Default `crypto.randomUUID`. */
+  readonly generateId?: () => string;
+}
+
+/** Options of every write: optimistic concurrency for callers. */
+export interface WriteOptions {
+  /** Fail with `VERSION_MISMATCH` unless the cart is at this version (HTTP `If-Match`). */
+  readonly expectedVersion?: number;
+}
+
+/** An item to add. `quantity` defaults to 1. */
+export interface AddItemInput {
+  readonly name: string;
+  readonly quantity?: number;
+}
+
+/** The cart after a change, and the line it concerned. */
+export interface LineChange {
+  readonly cart: Cart;
+  readonly line: CartLine;
+}
+
+/** The outcome of {@link CartService.requestReservation}. */
+export interface ReservationRequestResult extends LineChange {
+  /** `true` if a new reservation job was started; `false` if one is pending or done. */
+  readonly created: boolean;
+}
+
+/**
+ * The cart use cases. All input is validated here (typed `ValidationError`s with
+ * stable codes, nothing written on failure); every write is a compare-and-set that
+ * is retried on conflict, so concurrent callers never lose an update; reservation
+ * jobs are saved atomically with the cart change that caused them and handed to the
+ * scheduler only after they are durable.
+ */
+export class CartService {
+  readonly #repository: CartRepository;
+  readonly #scheduler: Scheduler;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #limits: CartLimits;
+  readonly #reserveOnAdd: boolean;
+  readonly #generateId: () => string;
+
+  constructor(options: CartServiceOptions) {
+    if (typeof options?.storage?.saveCart !== 'function') {
+      throw new ConfigurationError('Option "storage" must be a CartStorage.', { option: 'storage' });
+    }
+    if (typeof options.scheduler?.enqueue !== 'function') {
+      throw new ConfigurationError('Option "scheduler" must be a Scheduler.', { option: 'scheduler' });
+    }
+    const maxSaveAttempts = options.maxSaveAttempts ?? 100;
+    if (!Number.isSafeInteger(maxSaveAttempts) || maxSaveAttempts < 1) {
+      throw new ConfigurationError('Option "maxSaveAttempts" must be a positive integer.', {
+        option: 'maxSaveAttempts',
+      });
+    }
+    if (options.reserveOnAdd !== undefined && typeof options.reserveOnAdd !== 'boolean') {
+      throw new ConfigurationError('Option "reserveOnAdd" must be a boolean.', { option: 'reserveOnAdd' });
+    }
+    this.#clock = options.clock ?? systemClock;
+    this.#logger = options.logger ?? silentLogger;
+    this.#limits = resolveLimits(options.limits);
+    this.#reserveOnAdd = options.reserveOnAdd ?? true;
+    this.#generateId = options.generateId ?? randomUUID;
+    this.#scheduler = options.scheduler;
+    this.#repository = new CartRepository({
+      storage: options.storage,
+      clock: this.#clock,
+      logger: this.#logger,
+      maxSaveAttempts,
+    });
+  }
+
+  /** The limits in force. */
+  get limits(): CartLimits {
+    return this.#limits;
+  }
+
+  /** The repository, shared with the reservation worker. */
+  get repository(): CartRepository {
+    return this.#repository;
+  }
+
+  /** Reads a cart. A cart never written reads as empty, version 0. */
+  async getCart(cartId: string): Promise<Cart> {
+    const id = parseCartId(cartId);
+    const cart = await this.#repository.read(id);
+    return cart ?? { id, version: 0, lines: [], createdAt: this.#nowIso(), updatedAt: this.#nowIso() };
+  }
+
+  /** The cart's lines, in the order they were added. */
+  async listItems(cartId: string): Promise<readonly CartLine[]> {
+    return (await this.getCart(cartId)).lines;
+  }
+
+  /** One line. @throws NotFoundError `CART_NOT_FOUND` / `ITEM_NOT_FOUND` */
+  async getItem(cartId: string, name: string): Promise<LineChange> {
+    const id = parseCartId(cartId);
+    const itemName = parseItemName(name, this.#limits);
+    const cart = await this.#repository.read(id);
+    return { cart: requireCart(cart, id), line: requireLine(requireCart(cart, id), itemName) };
+  }
+
+  /** The reservation state of one line (`null` when none was requested). */
+  async getReservation(cartId: string, name: string): Promise<LineReservation | null> {
+    return (await this.getItem(cartId, name)).line.reservation;
+  }
+
+  /**
+   * Adds an item. Adding a name already in the cart adds to its quantity (no
+   * duplicate lines). Starts a background reservation when `reserveOnAdd` is on.
+   * @throws ValidationError `INVALID_ITEM_NAME`, `INVALID_QUANTITY`, `QUANTITY_LIMIT_EXCEEDED`, `CART_LINE_LIMIT_EXCEEDED`
+   */
+  async addItem(cartId: string, input: AddItemInput, options: WriteOptions = {}): Promise<LineChange> {
+    const id = parseCartId(cartId);
+    if (typeof input !== 'object' || input === null) {
+      throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item must be an object with a name.', {
+        details: { field: 'name' },
+      });
+    }
+    const name = parseItemName(input.name, this.#limits);
+    const quantity = input.quantity === undefined ? 1 : parseQuantity(input.quantity, this.#limits);
+    const { cart: saved, result } = await this.#write(id, options, (cart, ctx) => {
+      const existing = findLine(cart, name);
+      if (existing === undefined && cart.lines.length >= this.#limits.maxLines) {
+        throw new ValidationError(
+          ErrorCode.CART_LINE_LIMIT_EXCEEDED,
+          `A cart holds at most ${this.#limits.maxLines} lines.`,
+          { details: { maxLines: this.#limits.maxLines } },
+        );
+      }
+      const now = this.#nowIso();
+      if (existing === undefined) {
+        const fresh: CartLine = { name, quantity, reservation: null, addedAt: now, updatedAt: now };
+        const change = this.#reserveOnAdd ? startReservation(fresh, ctx) : { line: fresh, jobs: [] };
+        return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+      }
+      const total = parseQuantity(existing.quantity + quantity, this.#limits);
+      const change = afterQuantityChange(
+        existing,
+        { ...existing, quantity: total, updatedAt: now },
+        this.#reserveOnAdd,
+        ctx,
+      );
+      return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+    });
+    return { cart: saved, line: result };
+  }
+
+  /**
+   * Sets a line's quantity. A reserved line's reservation is released and a new one
+   * requested for the new quantity. Setting the current quantity changes nothing.
+   */
+  async setQuantity(
+    cartId: string,
+    name: string,
+    quantity: number,
+    options: WriteOptions = {},
+  ): Promise<LineChange> {
+    const id = parseCartId(cartId);
+    const itemName = parseItemName(name, this.#limits);
+    const wanted = parseQuantity(quantity, this.#limits);
+    const { cart: saved, result } = await this.#write(id, options, (cart, ctx, exists) => {
+      const line = requireLine(requireCart(exists ? cart : undefined, id), itemName);
+      if (line.quantity === wanted) return { unchanged: true, result: line };
+      const change = afterQuantityChange(
+        line,
+        { ...line, quantity: wanted, updatedAt: this.#nowIso() },
+        this.#reserveOnAdd,
+        ctx,
+      );
+      return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+    });
+    return { cart: saved, line: result };
+  }
+
+  /** Removes a line, releasing its reservation. @returns the cart and the removed line. */
+  async removeItem(cartId: string, name: string, options: WriteOptions = {}): Promise<LineChange> {
+    const id = parseCartId(cartId);
+    const itemName = parseItemName(name, this.#limits);
+    const { cart: saved, result } = await this.#write(id, options, (cart, ctx, exists) => {
+      const line = requireLine(requireCart(exists ? cart : undefined, id), itemName);
+      return { lines: withoutLine(cart, itemName), jobs: releaseJobFor(line, ctx), result: line };
+    });
+    return { cart: saved, line: result };
+  }
+
+  /** Empties the cart, releasing every reservation. Emptying an empty cart changes nothing. */
+  async clear(cartId: string, options: WriteOptions = {}): Promise<Cart> {
+    const id = parseCartId(cartId);
+    const { cart } = await this.#write(id, options, (current, ctx) => {
+      if (current.lines.length === 0) return { unchanged: true, result: undefined };
+      const jobs = current.lines.flatMap((line) => releaseJobFor(line, ctx));
+      return { lines: [], jobs, result: undefined };
+    });
+    return cart;
+  }
+
+  /**
+   * Requests a reservation of a line in the background. While one is pending, or
+   * once reserved for the line's quantity, returns it without starting another;
+   * after a failure (or with none), starts a new one.
+   */
+  async requestReservation(
+    cartId: string,
+    name: string,
+    options: WriteOptions = {},
+  ): Promise<ReservationRequestResult> {
+    const id = parseCartId(cartId);
+    const itemName = parseItemName(name, this.#limits);
+    const { cart, result } = await this.#write(id, options, (current, ctx, exists) => {
+      const line = requireLine(requireCart(exists ? current : undefined, id), itemName);
+      const change = requestReservation(line, ctx);
+      if (change.jobs.length === 0) return { unchanged: true, result: { line, created: false } };
+      return {
+        lines: putLine(current, change.line),
+        jobs: change.jobs,
+        result: { line: change.line, created: true },
+      };
+    });
+    return { cart, line: result.line, created: result.created };
+  }
+
+  async #write<R>(
+    cartId: string,
+    options: WriteOptions,
+    change: (
+      cart: Cart,
+      ctx: TransitionContext,
+      exists: boolean,
+    ) => { lines: readonly CartLine[]; jobs: readonly ReservationJob[]; result: R } | { unchanged: true; result: R },
+  ): Promise<{ cart: Cart; result: R }> {
+    const expectedVersion =
+      options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
+    const outcome = await this.#repository.mutate(
+      cartId,
+      (cart, exists) =>
+        change(cart, { cartId, now: this.#clock.now(), newId: this.#generateId }, exists),
+      expectedVersion,
+    );
+    for (const job of outcome.jobs) this.#handOver(job);
+    return { cart: outcome.cart, result: outcome.result };
+  }
+
+  #handOver(job: ReservationJob): void {
+    try {
+      this.#scheduler.enqueue(job);
+    } catch (error) {
+      // The job is durable; a later start of the scheduler resumes it.
+      this.#logger.warn({ err: error, jobId: job.id }, 'scheduler refused a job; it stays persisted');
+    }
+  }
+
+  #nowIso(): string {
+    return new Date(this.#clock.now()).toISOString();
+  }
+}
+
+function requireCart(cart: Cart | undefined, cartId: string): Cart {
+  if (cart === undefined) {
+    throw new NotFoundError(ErrorCode.CART_NOT_FOUND, `Cart "${cartId}" does not exist.`, {
+      details: { cartId },
+    });
+  }
+  return cart;
+}
+
+function requireLine(cart: Cart, name: string): CartLine {
+  const line = findLine(cart, name);
+  if (line === undefined) {
+    throw new NotFoundError(ErrorCode.ITEM_NOT_FOUND, `Item "${name}" is not in the cart.`, {
+      details: { name },
+    });
+  }
+  return line;
+}

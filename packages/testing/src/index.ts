@@ -1,0 +1,25 @@
+/**
+ * Test tools for cartkit adapters and apps: one contract suite per port, a
+ * controllable clock and (soon) a fake reservation service.
+ * @packageDocumentation
+ */
+export { FakeClock } from './fake-clock.js';
+export {
+  type ReserverCapabilities,
+  type ReserverFactory,
+  type ReserverHarness,
+  reserverContractSuite,
+} from './suites/reserver-suite.js';
+export {
+  type SchedulerFactory,
+  type SchedulerFactoryContext,
+  type SchedulerSuiteOptions,
+  schedulerContractSuite,
+} from './suites/scheduler-suite.js';
+export {
+  type StorageCapabilities,
+  type StorageFactory,
+  type StorageFactoryContext,
+  storageContractSuite,
+} from './suites/storage-suite.js';
+export type { TestApi, TestFn } from './suites/test-api.js';
