@@ -6,8 +6,14 @@ const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^@cartkit\/core\/inversify$/, replacement: src('./packages/core/src/inversify/index.ts') },
-      { find: /^@cartkit\/(core|testing|storage-sqlite|reserver-http|scheduler-timer|express)$/, replacement: src('./packages/$1/src/index.ts') },
+      {
+        find: /^@cartkit\/core\/inversify$/,
+        replacement: src('./packages/core/src/inversify/index.ts'),
+      },
+      {
+        find: /^@cartkit\/(core|testing|storage-sqlite|reserver-http|scheduler-timer|express)$/,
+        replacement: src('./packages/$1/src/index.ts'),
+      },
     ],
   },
   test: {

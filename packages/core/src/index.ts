@@ -18,7 +18,12 @@ export {
   type ReservationFailure,
   type ReservationStatus,
 } from './domain/cart.js';
-export { type JobLease, newJob, type ReservationJob, type ReservationJobKind } from './domain/job.js';
+export {
+  type JobLease,
+  newJob,
+  type ReservationJob,
+  type ReservationJobKind,
+} from './domain/job.js';
 export {
   type CartLimits,
   defaultCartLimits,
@@ -28,17 +33,28 @@ export {
   parseQuantity,
 } from './domain/rules.js';
 export * from './errors/index.js';
-export { type HeldReservation, MemoryReserver, type MemoryReserverOptions } from './memory/memory-reserver.js';
 export { MemoryCartStorage, type MemoryCartStorageOptions } from './memory/memory-cart-storage.js';
+export {
+  type HeldReservation,
+  MemoryReserver,
+  type MemoryReserverOptions,
+} from './memory/memory-reserver.js';
 export * from './ports/index.js';
-export { InProcessScheduler, type InProcessSchedulerOptions } from './scheduling/in-process-scheduler.js';
+export {
+  InProcessScheduler,
+  type InProcessSchedulerOptions,
+} from './scheduling/in-process-scheduler.js';
 export {
   computeRetryDelay,
   defaultRetryPolicy,
   type RetryPolicy,
   resolveRetryPolicy,
 } from './scheduling/retry-policy.js';
-export { type AttemptContext, type AttemptOutcome, runJobAttempt } from './scheduling/run-job-attempt.js';
+export {
+  type AttemptContext,
+  type AttemptOutcome,
+  runJobAttempt,
+} from './scheduling/run-job-attempt.js';
 export {
   type CartMutation,
   CartRepository,

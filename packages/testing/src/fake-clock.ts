@@ -26,7 +26,11 @@ export class FakeClock implements Clock {
   }
 
   setTimer(callback: () => void, delayMs: number): ClockTimer {
-    const timer: PendingTimer = { id: this.#nextId++, at: this.#now + Math.max(0, delayMs), callback };
+    const timer: PendingTimer = {
+      id: this.#nextId++,
+      at: this.#now + Math.max(0, delayMs),
+      callback,
+    };
     this.#timers.push(timer);
     return { clear: () => this.#remove(timer.id) };
   }
@@ -41,7 +45,9 @@ export class FakeClock implements Clock {
     const target = this.#now + ms;
     for (;;) {
       await flushPromises();
-      const next = this.#timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      const next = this.#timers
+        .filter((t) => t.at <= target)
+        .sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (next === undefined) break;
       this.#remove(next.id);
       this.#now = Math.max(this.#now, next.at);

@@ -20,7 +20,9 @@ export interface CreateCartOptions extends CartSettings {
    * The scheduler, or a factory given the storage, clock and logger.
    * Default: an {@link InProcessScheduler} on the storage.
    */
-  readonly scheduler?: Scheduler | ((deps: { storage: CartStorage; clock: Clock; logger: Logger }) => Scheduler);
+  readonly scheduler?:
+    | Scheduler
+    | ((deps: { storage: CartStorage; clock: Clock; logger: Logger }) => Scheduler);
   /** Default: the system clock. */
   readonly clock?: Clock;
   /** Default: silent. */
@@ -50,7 +52,14 @@ export interface CartRuntime extends AsyncDisposable {
  * ```
  */
 export async function createCart(options: CreateCartOptions = {}): Promise<CartRuntime> {
-  const { storage: givenStorage, reserver: givenReserver, scheduler: givenScheduler, clock: givenClock, logger: givenLogger, ...settings } = options;
+  const {
+    storage: givenStorage,
+    reserver: givenReserver,
+    scheduler: givenScheduler,
+    clock: givenClock,
+    logger: givenLogger,
+    ...settings
+  } = options;
   const clock = givenClock ?? systemClock;
   const logger = givenLogger ?? silentLogger;
   const storage = givenStorage ?? new MemoryCartStorage({ clock });
@@ -71,5 +80,13 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
     })();
     return closed;
   };
-  return { service, storage, reserver, scheduler, worker, close, [Symbol.asyncDispose]: () => close() };
+  return {
+    service,
+    storage,
+    reserver,
+    scheduler,
+    worker,
+    close,
+    [Symbol.asyncDispose]: () => close(),
+  };
 }

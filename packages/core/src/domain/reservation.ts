@@ -72,8 +72,10 @@ export function startReservation(line: CartLine, ctx: TransitionContext): Reserv
  */
 export function requestReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
   const r = line.reservation;
-  if (r !== null && r.status === 'pending' && r.quantity === line.quantity) return { line, jobs: [] };
-  if (r !== null && r.status === 'reserved' && r.quantity === line.quantity) return { line, jobs: [] };
+  if (r !== null && r.status === 'pending' && r.quantity === line.quantity)
+    return { line, jobs: [] };
+  if (r !== null && r.status === 'reserved' && r.quantity === line.quantity)
+    return { line, jobs: [] };
   const release = releaseJobFor(line, ctx);
   const started = startReservation(line, ctx);
   return { line: started.line, jobs: [...release, ...started.jobs] };
@@ -109,7 +111,14 @@ export function markReserved(
   if (r === null) return line;
   return {
     ...line,
-    reservation: { ...r, status: 'reserved', reservationId, attempts, lastError: null, updatedAt: iso(now) },
+    reservation: {
+      ...r,
+      status: 'reserved',
+      reservationId,
+      attempts,
+      lastError: null,
+      updatedAt: iso(now),
+    },
   };
 }
 

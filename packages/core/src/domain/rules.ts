@@ -33,9 +33,13 @@ export function parseCartId(value: unknown): string {
     );
   }
   if (CONTROL_CHARACTERS.test(value)) {
-    throw new ValidationError(ErrorCode.INVALID_CART_ID, 'Cart id must not contain control characters.', {
-      details: { field: 'cartId' },
-    });
+    throw new ValidationError(
+      ErrorCode.INVALID_CART_ID,
+      'Cart id must not contain control characters.',
+      {
+        details: { field: 'cartId' },
+      },
+    );
   }
   return value;
 }
@@ -65,9 +69,13 @@ export function parseItemName(value: unknown, limits: CartLimits): string {
     );
   }
   if (CONTROL_CHARACTERS.test(name)) {
-    throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must not contain control characters.', {
-      details: { field: 'name' },
-    });
+    throw new ValidationError(
+      ErrorCode.INVALID_ITEM_NAME,
+      'Item name must not contain control characters.',
+      {
+        details: { field: 'name' },
+      },
+    );
   }
   return name;
 }
@@ -95,9 +103,13 @@ export function parseQuantity(value: unknown, limits: CartLimits): number {
 /** Validates an expected version (a non-negative safe integer). Throws `INVALID_VERSION`. */
 export function parseVersion(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new ValidationError(ErrorCode.INVALID_VERSION, 'Expected version must be a non-negative integer.', {
-      details: { field: 'expectedVersion' },
-    });
+    throw new ValidationError(
+      ErrorCode.INVALID_VERSION,
+      'Expected version must be a non-negative integer.',
+      {
+        details: { field: 'expectedVersion' },
+      },
+    );
   }
   return value;
 }
@@ -108,9 +120,12 @@ export function resolveLimits(limits: Partial<CartLimits> | undefined): CartLimi
   for (const key of ['maxNameLength', 'maxQuantity', 'maxLines'] as const) {
     const value = resolved[key];
     if (!Number.isSafeInteger(value) || value < 1) {
-      throw new ConfigurationError(`Option "limits.${key}" must be a positive integer, got ${String(value)}.`, {
-        option: `limits.${key}`,
-      });
+      throw new ConfigurationError(
+        `Option "limits.${key}" must be a positive integer, got ${String(value)}.`,
+        {
+          option: `limits.${key}`,
+        },
+      );
     }
   }
   return Object.freeze(resolved);

@@ -42,12 +42,7 @@ export class CartError extends Error {
   readonly details: Readonly<Record<string, unknown>>;
   readonly [BRAND] = true;
 
-  constructor(
-    kind: CartErrorKind,
-    code: string,
-    message: string,
-    options: CartErrorOptions = {},
-  ) {
+  constructor(kind: CartErrorKind, code: string, message: string, options: CartErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.kind = kind;
@@ -65,11 +60,24 @@ export class CartError extends Error {
   ): value is InstanceType<T> {
     if (typeof value !== 'object' || value === null) return false;
     if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass the check was called on
     return this.kind === undefined || (value as CartError).kind === this.kind;
   }
 
   /** A plain-object view for logs and API responses (no stack, no cause). */
-  toJSON(): { name: string; code: string; kind: CartErrorKind; message: string; details: Readonly<Record<string, unknown>> } {
-    return { name: this.name, code: this.code, kind: this.kind, message: this.message, details: this.details };
+  toJSON(): {
+    name: string;
+    code: string;
+    kind: CartErrorKind;
+    message: string;
+    details: Readonly<Record<string, unknown>>;
+  } {
+    return {
+      name: this.name,
+      code: this.code,
+      kind: this.kind,
+      message: this.message,
+      details: this.details,
+    };
   }
 }

@@ -60,13 +60,25 @@ export class ReservationError extends CartError {
   }
 
   /** A permanent refusal by the service (the line's reservation fails at once). */
-  static refused(message: string, options: Omit<ReservationErrorOptions, 'transient'> = {}): ReservationError {
-    return new ReservationError(ErrorCode.RESERVATION_REFUSED, message, { ...options, transient: false });
+  static refused(
+    message: string,
+    options: Omit<ReservationErrorOptions, 'transient'> = {},
+  ): ReservationError {
+    return new ReservationError(ErrorCode.RESERVATION_REFUSED, message, {
+      ...options,
+      transient: false,
+    });
   }
 
   /** A transient failure (the job is retried with backoff). */
-  static unavailable(message: string, options: Omit<ReservationErrorOptions, 'transient'> = {}): ReservationError {
-    return new ReservationError(ErrorCode.RESERVATION_UNAVAILABLE, message, { ...options, transient: true });
+  static unavailable(
+    message: string,
+    options: Omit<ReservationErrorOptions, 'transient'> = {},
+  ): ReservationError {
+    return new ReservationError(ErrorCode.RESERVATION_UNAVAILABLE, message, {
+      ...options,
+      transient: true,
+    });
   }
 }
 
@@ -84,7 +96,10 @@ export class ConfigurationError extends CartError {
   constructor(message: string, options?: CartErrorOptions & { option?: string }) {
     super('configuration', ErrorCode.INVALID_OPTION, message, {
       ...options,
-      details: { ...(options?.details ?? {}), ...(options?.option ? { option: options.option } : {}) },
+      details: {
+        ...(options?.details ?? {}),
+        ...(options?.option ? { option: options.option } : {}),
+      },
     });
   }
 }

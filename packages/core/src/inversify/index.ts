@@ -39,7 +39,8 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
   return new ContainerModule(({ bind, isBound }) => {
     const defaults = options.defaults ?? true;
     const unbound = (id: symbol) => defaults && !isBound(id);
-    if (!isBound(CartTokens.Settings)) bind(CartTokens.Settings).toConstantValue(options.settings ?? {});
+    if (!isBound(CartTokens.Settings))
+      bind(CartTokens.Settings).toConstantValue(options.settings ?? {});
     if (unbound(CartTokens.Clock)) bind(CartTokens.Clock).toConstantValue(systemClock);
     if (unbound(CartTokens.Logger)) bind(CartTokens.Logger).toConstantValue(silentLogger);
     if (unbound(CartTokens.Storage)) {
@@ -47,20 +48,33 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
         .toResolvedValue((clock: Clock) => new MemoryCartStorage({ clock }), [CartTokens.Clock])
         .inSingletonScope();
     }
-    if (unbound(CartTokens.Reserver)) bind(CartTokens.Reserver).toConstantValue(new MemoryReserver());
+    if (unbound(CartTokens.Reserver))
+      bind(CartTokens.Reserver).toConstantValue(new MemoryReserver());
     if (unbound(CartTokens.Scheduler)) {
       bind(CartTokens.Scheduler)
         .toResolvedValue(
-          (storage: CartStorage, clock: Clock, logger: Logger) => new InProcessScheduler({ storage, clock, logger }),
+          (storage: CartStorage, clock: Clock, logger: Logger) =>
+            new InProcessScheduler({ storage, clock, logger }),
           [CartTokens.Storage, CartTokens.Clock, CartTokens.Logger],
         )
         .inSingletonScope();
     }
     bind(CartTokens.CartService)
       .toResolvedValue(
-        (storage: CartStorage, scheduler: Scheduler, clock: Clock, logger: Logger, settings: CartSettings) =>
-          new CartService({ ...settings, storage, scheduler, clock, logger }),
-        [CartTokens.Storage, CartTokens.Scheduler, CartTokens.Clock, CartTokens.Logger, CartTokens.Settings],
+        (
+          storage: CartStorage,
+          scheduler: Scheduler,
+          clock: Clock,
+          logger: Logger,
+          settings: CartSettings,
+        ) => new CartService({ ...settings, storage, scheduler, clock, logger }),
+        [
+          CartTokens.Storage,
+          CartTokens.Scheduler,
+          CartTokens.Clock,
+          CartTokens.Logger,
+          CartTokens.Settings,
+        ],
       )
       .inSingletonScope();
     bind(CartTokens.JobHandler)

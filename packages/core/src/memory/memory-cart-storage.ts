@@ -59,7 +59,11 @@ export class MemoryCartStorage implements CartStorage {
   async updateJob(job: ReservationJob, expectedVersion: number): Promise<void> {
     this.#open();
     const stored = this.#jobs.get(job.id);
-    if (stored === undefined || stored.version !== expectedVersion || job.version !== expectedVersion + 1) {
+    if (
+      stored === undefined ||
+      stored.version !== expectedVersion ||
+      job.version !== expectedVersion + 1
+    ) {
       throw conflict(`job "${job.id}"`, stored?.version ?? 'missing', expectedVersion);
     }
     this.#jobs.set(job.id, structuredClone(job));

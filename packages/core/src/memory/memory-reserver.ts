@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, ReservationError } from '../errors/index.js';
-import type { ReservationRequest, ReservationResult, Reserver, ReserverCallOptions } from '../ports/reserver.js';
+import type {
+  ReservationRequest,
+  ReservationResult,
+  Reserver,
+  ReserverCallOptions,
+} from '../ports/reserver.js';
 
 /** Options of {@link MemoryReserver}. */
 export interface MemoryReserverOptions {
@@ -31,7 +36,10 @@ export class MemoryReserver implements Reserver {
     this.#refuse = options.refuse ?? (() => false);
   }
 
-  async reserve(request: ReservationRequest, options: ReserverCallOptions = {}): Promise<ReservationResult> {
+  async reserve(
+    request: ReservationRequest,
+    options: ReserverCallOptions = {},
+  ): Promise<ReservationResult> {
     this.#calls++;
     throwIfAborted(options.signal);
     const previous = this.#byKey.get(request.idempotencyKey);

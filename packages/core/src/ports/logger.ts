@@ -15,4 +15,9 @@ export interface Logger {
 const noop: LogFn = () => {};
 
 /** A logger that drops everything. The default. */
-export const silentLogger: Logger = Object.freeze({ debug: noop, info: noop, warn: noop, error: noop });
+export const silentLogger: Logger = Object.freeze({
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
+});

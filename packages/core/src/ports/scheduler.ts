@@ -1,5 +1,5 @@
-import type { ReservationError } from '../errors/index.js';
 import type { ReservationJob } from '../domain/job.js';
+import type { ReservationError } from '../errors/index.js';
 
 /** Context of one job attempt. */
 export interface JobAttempt {

@@ -20,7 +20,7 @@ export interface InProcessSchedulerOptions {
   readonly retry?: Partial<RetryPolicy>;
   /** Attempts running at once. Default 8. */
   readonly concurrency?: number;
-  /** How long a claim lasts. Default `retry.attemptTimeoutMs + 5000`. */
+  /** How long a claim lasts; must exceed `retry.attemptTimeoutMs`. Default twice the attempt timeout (at least +1 s). */
   readonly leaseMs?: number;
   /** Identifies this instance in job leases. Default: a random UUID. */
   readonly owner?: string;
@@ -61,14 +61,20 @@ export class InProcessScheduler implements Scheduler {
 
   constructor(options: InProcessSchedulerOptions) {
     if (typeof options?.storage?.getJob !== 'function') {
-      throw new ConfigurationError('Option "storage" must be a CartStorage.', { option: 'storage' });
+      throw new ConfigurationError('Option "storage" must be a CartStorage.', {
+        option: 'storage',
+      });
     }
     this.#storage = options.storage;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#policy = resolveRetryPolicy(options.retry);
     this.#concurrency = positiveInteger(options.concurrency ?? 8, 'concurrency');
-    this.#leaseMs = positiveInteger(options.leaseMs ?? this.#policy.attemptTimeoutMs + 5_000, 'leaseMs');
+    this.#leaseMs = positiveInteger(
+      options.leaseMs ??
+        this.#policy.attemptTimeoutMs + Math.max(1_000, this.#policy.attemptTimeoutMs),
+      'leaseMs',
+    );
     if (this.#leaseMs <= this.#policy.attemptTimeoutMs) {
       throw new ConfigurationError('Option "leaseMs" must exceed "retry.attemptTimeoutMs".', {
         option: 'leaseMs',
@@ -90,15 +96,18 @@ export class InProcessScheduler implements Scheduler {
   }
 
   async start(handler: JobHandler): Promise<void> {
-    if (this.#state === 'stopped') throw new StorageError(ErrorCode.CLOSED, 'Scheduler was stopped.');
+    if (this.#state === 'stopped')
+      throw new StorageError(ErrorCode.CLOSED, 'Scheduler was stopped.');
     if (this.#state === 'running') return;
     this.#handler = handler;
     this.#state = 'running';
     const persisted = await this.#storage.listJobs();
-    for (const job of persisted) this.#schedule(job.id, job.lease === null ? job.runAt : job.lease.until);
+    for (const job of persisted)
+      this.#schedule(job.id, job.lease === null ? job.runAt : job.lease.until);
     for (const id of this.#early) this.#schedule(id, this.#clock.now());
     this.#early.clear();
-    if (persisted.length > 0) this.#logger.info({ jobs: persisted.length }, 'resumed persisted jobs');
+    if (persisted.length > 0)
+      this.#logger.info({ jobs: persisted.length }, 'resumed persisted jobs');
   }
 
   enqueue(job: ReservationJob): void {
@@ -128,7 +137,10 @@ export class InProcessScheduler implements Scheduler {
       timer = systemClock.setTimer(() => resolve('timeout'), timeoutMs);
     });
     if ((await Promise.race([inFlight, timedOut])) === 'timeout') {
-      this.#logger.warn({ inFlight: this.#running.size }, 'stop timed out; aborting in-flight attempts');
+      this.#logger.warn(
+        { inFlight: this.#running.size },
+        'stop timed out; aborting in-flight attempts',
+      );
       this.#stop.abort();
       await inFlight;
     }
@@ -160,11 +172,16 @@ export class InProcessScheduler implements Scheduler {
   }
 
   #pump(): void {
-    while (this.#state === 'running' && this.#running.size < this.#concurrency && this.#ready.length > 0) {
+    while (
+      this.#state === 'running' &&
+      this.#running.size < this.#concurrency &&
+      this.#ready.length > 0
+    ) {
       const jobId = this.#ready.shift() as string;
       if (this.#running.has(jobId)) continue;
-      const run = this.#attempt(jobId).finally(() => {
+      const run = this.#attempt(jobId).then((nextLook) => {
         this.#running.delete(jobId);
+        if (nextLook !== undefined) this.#schedule(jobId, nextLook);
         this.#pump();
         this.#notifyIdle();
       });
@@ -172,9 +189,10 @@ export class InProcessScheduler implements Scheduler {
     }
   }
 
-  async #attempt(jobId: string): Promise<void> {
+  /** Runs one attempt; returns when to look at the job again, if ever. */
+  async #attempt(jobId: string): Promise<number | undefined> {
     const handler = this.#handler;
-    if (handler === undefined) return;
+    if (handler === undefined) return undefined;
     let outcome: AttemptOutcome;
     try {
       outcome = await runJobAttempt(jobId, {
@@ -189,13 +207,16 @@ export class InProcessScheduler implements Scheduler {
       });
     } catch (error) {
       // Storage failed while settling: the job is still persisted; look again later.
-      this.#logger.error({ err: error, jobId }, 'job attempt could not be recorded; will look again');
-      this.#schedule(jobId, this.#clock.now() + this.#policy.maxDelayMs);
-      return;
+      this.#logger.error(
+        { err: error, jobId },
+        'job attempt could not be recorded; will look again',
+      );
+      return this.#clock.now() + this.#policy.maxDelayMs;
     }
     this.#onOutcome?.(outcome);
-    if (outcome.outcome === 'retry') this.#schedule(jobId, outcome.runAt);
-    else if (outcome.outcome === 'skipped' && outcome.retryAt !== undefined) this.#schedule(jobId, outcome.retryAt);
+    if (outcome.outcome === 'retry') return outcome.runAt;
+    if (outcome.outcome === 'skipped') return outcome.retryAt;
+    return undefined;
   }
 
   #isIdle(): boolean {
@@ -212,9 +233,12 @@ export class InProcessScheduler implements Scheduler {
 
 function positiveInteger(value: number, option: string): number {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new ConfigurationError(`Option "${option}" must be a positive integer, got ${String(value)}.`, {
-      option,
-    });
+    throw new ConfigurationError(
+      `Option "${option}" must be a positive integer, got ${String(value)}.`,
+      {
+        option,
+      },
+    );
   }
   return value;
 }

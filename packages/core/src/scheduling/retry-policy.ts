@@ -24,7 +24,10 @@ export const defaultRetryPolicy: RetryPolicy = Object.freeze({
 });
 
 /** Validates a partial policy, fills in defaults. Throws `INVALID_OPTION` naming the option. */
-export function resolveRetryPolicy(policy: Partial<RetryPolicy> | undefined, prefix = 'retry'): RetryPolicy {
+export function resolveRetryPolicy(
+  policy: Partial<RetryPolicy> | undefined,
+  prefix = 'retry',
+): RetryPolicy {
   const resolved = { ...defaultRetryPolicy, ...policy };
   for (const [key, value] of Object.entries(resolved)) {
     const min = key === 'maxAttempts' || key === 'attemptTimeoutMs' ? 1 : 0;
@@ -36,9 +39,12 @@ export function resolveRetryPolicy(policy: Partial<RetryPolicy> | undefined, pre
     }
   }
   if (resolved.maxDelayMs < resolved.baseDelayMs) {
-    throw new ConfigurationError(`Option "${prefix}.maxDelayMs" must be >= "${prefix}.baseDelayMs".`, {
-      option: `${prefix}.maxDelayMs`,
-    });
+    throw new ConfigurationError(
+      `Option "${prefix}.maxDelayMs" must be >= "${prefix}.baseDelayMs".`,
+      {
+        option: `${prefix}.maxDelayMs`,
+      },
+    );
   }
   return Object.freeze(resolved);
 }
@@ -56,6 +62,7 @@ export function computeRetryDelay(
 ): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.floor(random() * ceiling);
-  const floor = retryAfterMs === undefined ? 0 : Math.min(Math.max(0, retryAfterMs), policy.maxRetryAfterMs);
+  const floor =
+    retryAfterMs === undefined ? 0 : Math.min(Math.max(0, retryAfterMs), policy.maxRetryAfterMs);
   return Math.max(jittered, floor);
 }

@@ -72,7 +72,8 @@ export async function runJobAttempt(jobId: string, ctx: AttemptContext): Promise
   try {
     await storage.updateJob(claimed, stored.version);
   } catch (error) {
-    if (ConflictError.is(error)) return { outcome: 'skipped', reason: 'leased', retryAt: now + ctx.leaseMs };
+    if (ConflictError.is(error))
+      return { outcome: 'skipped', reason: 'leased', retryAt: now + ctx.leaseMs };
     throw error;
   }
 
@@ -87,7 +88,12 @@ export async function runJobAttempt(jobId: string, ctx: AttemptContext): Promise
 
   if (ctx.stopSignal?.aborted === true) {
     // Shutdown, not a verdict on the job: hand it back untouched for the next start.
-    const released: ReservationJob = { ...claimed, lease: null, attempts: stored.attempts, version: claimed.version + 1 };
+    const released: ReservationJob = {
+      ...claimed,
+      lease: null,
+      attempts: stored.attempts,
+      version: claimed.version + 1,
+    };
     await storage.updateJob(released, claimed.version).catch(() => undefined);
     return { outcome: 'interrupted', job: released };
   }
@@ -134,9 +140,13 @@ async function runWithTimeout(ctx: AttemptContext, job: ReservationJob): Promise
   const timer = ctx.clock.setTimer(
     () =>
       abort(
-        new ReservationError(ErrorCode.RESERVATION_ABORTED, `Attempt timed out after ${timeoutMs} ms.`, {
-          transient: true,
-        }),
+        new ReservationError(
+          ErrorCode.RESERVATION_ABORTED,
+          `Attempt timed out after ${timeoutMs} ms.`,
+          {
+            transient: true,
+          },
+        ),
       ),
     timeoutMs,
   );
@@ -148,7 +158,10 @@ async function runWithTimeout(ctx: AttemptContext, job: ReservationJob): Promise
     );
   ctx.stopSignal?.addEventListener('abort', onStop, { once: true });
   try {
-    await Promise.race([ctx.handler.run(job, { attempt: job.attempts, signal: controller.signal }), aborted]);
+    await Promise.race([
+      ctx.handler.run(job, { attempt: job.attempts, signal: controller.signal }),
+      aborted,
+    ]);
   } finally {
     timer.clear();
     ctx.stopSignal?.removeEventListener('abort', onStop);

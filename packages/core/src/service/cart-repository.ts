@@ -8,7 +8,11 @@ import { KeyedMutex } from '../support/keyed-mutex.js';
 
 /** The outcome of a change function: new lines and jobs to save, or nothing to save. */
 export type CartMutation<R> =
-  | { readonly lines: readonly CartLine[]; readonly jobs?: readonly ReservationJob[]; readonly result: R }
+  | {
+      readonly lines: readonly CartLine[];
+      readonly jobs?: readonly ReservationJob[];
+      readonly result: R;
+    }
   | { readonly unchanged: true; readonly result: R };
 
 /** What a mutation saved. */

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Cart, type CartLine, findLine, type LineReservation, putLine, withoutLine } from '../domain/cart.js';
+import {
+  type Cart,
+  type CartLine,
+  findLine,
+  type LineReservation,
+  putLine,
+  withoutLine,
+} from '../domain/cart.js';
 import type { ReservationJob } from '../domain/job.js';
 import {
   afterQuantityChange,
@@ -85,10 +92,14 @@ export class CartService {
 
   constructor(options: CartServiceOptions) {
     if (typeof options?.storage?.saveCart !== 'function') {
-      throw new ConfigurationError('Option "storage" must be a CartStorage.', { option: 'storage' });
+      throw new ConfigurationError('Option "storage" must be a CartStorage.', {
+        option: 'storage',
+      });
     }
     if (typeof options.scheduler?.enqueue !== 'function') {
-      throw new ConfigurationError('Option "scheduler" must be a Scheduler.', { option: 'scheduler' });
+      throw new ConfigurationError('Option "scheduler" must be a Scheduler.', {
+        option: 'scheduler',
+      });
     }
     const maxSaveAttempts = options.maxSaveAttempts ?? 100;
     if (!Number.isSafeInteger(maxSaveAttempts) || maxSaveAttempts < 1) {
@@ -97,7 +108,9 @@ export class CartService {
       });
     }
     if (options.reserveOnAdd !== undefined && typeof options.reserveOnAdd !== 'boolean') {
-      throw new ConfigurationError('Option "reserveOnAdd" must be a boolean.', { option: 'reserveOnAdd' });
+      throw new ConfigurationError('Option "reserveOnAdd" must be a boolean.', {
+        option: 'reserveOnAdd',
+      });
     }
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
@@ -127,7 +140,9 @@ export class CartService {
   async getCart(cartId: string): Promise<Cart> {
     const id = parseCartId(cartId);
     const cart = await this.#repository.read(id);
-    return cart ?? { id, version: 0, lines: [], createdAt: this.#nowIso(), updatedAt: this.#nowIso() };
+    return (
+      cart ?? { id, version: 0, lines: [], createdAt: this.#nowIso(), updatedAt: this.#nowIso() }
+    );
   }
 
   /** The cart's lines, in the order they were added. */
@@ -153,12 +168,20 @@ export class CartService {
    * duplicate lines). Starts a background reservation when `reserveOnAdd` is on.
    * @throws ValidationError `INVALID_ITEM_NAME`, `INVALID_QUANTITY`, `QUANTITY_LIMIT_EXCEEDED`, `CART_LINE_LIMIT_EXCEEDED`
    */
-  async addItem(cartId: string, input: AddItemInput, options: WriteOptions = {}): Promise<LineChange> {
+  async addItem(
+    cartId: string,
+    input: AddItemInput,
+    options: WriteOptions = {},
+  ): Promise<LineChange> {
     const id = parseCartId(cartId);
     if (typeof input !== 'object' || input === null) {
-      throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item must be an object with a name.', {
-        details: { field: 'name' },
-      });
+      throw new ValidationError(
+        ErrorCode.INVALID_ITEM_NAME,
+        'Item must be an object with a name.',
+        {
+          details: { field: 'name' },
+        },
+      );
     }
     const name = parseItemName(input.name, this.#limits);
     const quantity = input.quantity === undefined ? 1 : parseQuantity(input.quantity, this.#limits);
@@ -174,7 +197,9 @@ export class CartService {
       const now = this.#nowIso();
       if (existing === undefined) {
         const fresh: CartLine = { name, quantity, reservation: null, addedAt: now, updatedAt: now };
-        const change = this.#reserveOnAdd ? startReservation(fresh, ctx) : { line: fresh, jobs: [] };
+        const change = this.#reserveOnAdd
+          ? startReservation(fresh, ctx)
+          : { line: fresh, jobs: [] };
         return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
       }
       const total = parseQuantity(existing.quantity + quantity, this.#limits);
@@ -270,7 +295,9 @@ export class CartService {
       cart: Cart,
       ctx: TransitionContext,
       exists: boolean,
-    ) => { lines: readonly CartLine[]; jobs: readonly ReservationJob[]; result: R } | { unchanged: true; result: R },
+    ) =>
+      | { lines: readonly CartLine[]; jobs: readonly ReservationJob[]; result: R }
+      | { unchanged: true; result: R },
   ): Promise<{ cart: Cart; result: R }> {
     const expectedVersion =
       options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
@@ -289,7 +316,10 @@ export class CartService {
       this.#scheduler.enqueue(job);
     } catch (error) {
       // The job is durable; a later start of the scheduler resumes it.
-      this.#logger.warn({ err: error, jobId: job.id }, 'scheduler refused a job; it stays persisted');
+      this.#logger.warn(
+        { err: error, jobId: job.id },
+        'scheduler refused a job; it stays persisted',
+      );
     }
   }
 

@@ -1,4 +1,10 @@
-import { type Cart, type CartLine, findLine, putLine, type ReservationFailure } from '../domain/cart.js';
+import {
+  type Cart,
+  type CartLine,
+  findLine,
+  putLine,
+  type ReservationFailure,
+} from '../domain/cart.js';
 import type { ReservationJob } from '../domain/job.js';
 import { markFailed, markReserved, markRetrying } from '../domain/reservation.js';
 import { ErrorCode, ReservationError } from '../errors/index.js';
@@ -52,15 +58,22 @@ export class ReservationWorker implements JobHandler {
       { signal: attempt.signal },
     );
     if (typeof reservationId !== 'string' || reservationId.length === 0) {
-      throw new ReservationError(ErrorCode.RESERVATION_BAD_RESPONSE, 'Reserver returned no reservation id.', {
-        transient: false,
-      });
+      throw new ReservationError(
+        ErrorCode.RESERVATION_BAD_RESPONSE,
+        'Reserver returned no reservation id.',
+        {
+          transient: false,
+        },
+      );
     }
     const recorded = await this.#updateLine(job, (line) =>
       markReserved(line, reservationId, job.attempts, this.#options.clock.now()),
     );
     if (recorded) {
-      logger.info({ jobId: job.id, cartId: job.cartId, item: job.itemName, reservationId }, 'item reserved');
+      logger.info(
+        { jobId: job.id, cartId: job.cartId, item: job.itemName, reservationId },
+        'item reserved',
+      );
       return;
     }
     if (reserver.release !== undefined) {
@@ -84,7 +97,13 @@ export class ReservationWorker implements JobHandler {
   /** Marks the line's reservation failed with the last error. */
   async onFailure(job: ReservationJob, error: ReservationError): Promise<void> {
     this.#options.logger.warn(
-      { jobId: job.id, kind: job.kind, attempts: job.attempts, code: error.code, err: error.message },
+      {
+        jobId: job.id,
+        kind: job.kind,
+        attempts: job.attempts,
+        code: error.code,
+        err: error.message,
+      },
       'reservation job failed',
     );
     if (job.kind !== 'reserve') return;
@@ -97,7 +116,8 @@ export class ReservationWorker implements JobHandler {
   async #updateLine(job: ReservationJob, change: (line: CartLine) => CartLine): Promise<boolean> {
     const { result } = await this.#options.repository.mutate(job.cartId, (cart) => {
       const line = findLine(cart, job.itemName);
-      if (line === undefined || line.reservation?.jobId !== job.id) return { unchanged: true, result: false };
+      if (line === undefined || line.reservation?.jobId !== job.id)
+        return { unchanged: true, result: false };
       return { lines: putLine(cart, change(line)), result: true };
     });
     return result;

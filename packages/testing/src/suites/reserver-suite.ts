@@ -24,7 +24,12 @@ export interface ReserverCapabilities {
   readonly unavailable?: () => Promise<ReserverHarness>;
 }
 
-const request = (name: string, key = randomUUID()) => ({ name, quantity: 2, idempotencyKey: key, cartId: 'c1' });
+const request = (name: string, key = randomUUID()) => ({
+  name,
+  quantity: 2,
+  idempotencyKey: key,
+  cartId: 'c1',
+});
 
 /** The {@link Reserver} contract. Every reserver adapter runs it. */
 export function reserverContractSuite(
@@ -67,11 +72,17 @@ export function reserverContractSuite(
     });
 
     it('fails a refused item with a permanent ReservationError', async () => {
-      await assert.rejects(harness.reserver.reserve(request(harness.refusedName)), (error: unknown) => {
-        assert.ok(ReservationError.is(error), `expected a ReservationError, got ${String(error)}`);
-        assert.equal(error.transient, false);
-        return true;
-      });
+      await assert.rejects(
+        harness.reserver.reserve(request(harness.refusedName)),
+        (error: unknown) => {
+          assert.ok(
+            ReservationError.is(error),
+            `expected a ReservationError, got ${String(error)}`,
+          );
+          assert.equal(error.transient, false);
+          return true;
+        },
+      );
     });
 
     it('fails an aborted call with a transient ReservationError', async () => {
@@ -86,7 +97,11 @@ export function reserverContractSuite(
     if (capabilities.release === true) {
       it('releases a reservation, and releasing again or an unknown id succeeds', async () => {
         const { reserver } = harness;
-        assert.equal(typeof reserver.release, 'function', 'release capability declared but missing');
+        assert.equal(
+          typeof reserver.release,
+          'function',
+          'release capability declared but missing',
+        );
         const { reservationId } = await reserver.reserve(request('Product1'));
         await reserver.release?.(reservationId);
         await reserver.release?.(reservationId);
@@ -100,7 +115,10 @@ export function reserverContractSuite(
         const down = await unavailable();
         try {
           await assert.rejects(down.reserver.reserve(request('Product1')), (error: unknown) => {
-            assert.ok(ReservationError.is(error), `expected a ReservationError, got ${String(error)}`);
+            assert.ok(
+              ReservationError.is(error),
+              `expected a ReservationError, got ${String(error)}`,
+            );
             assert.equal(error.transient, true);
             return true;
           });

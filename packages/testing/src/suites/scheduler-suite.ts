@@ -19,6 +19,8 @@ export interface SchedulerFactoryContext {
   readonly retry: RetryPolicy;
   /** The concurrency bound to apply. */
   readonly concurrency: number;
+  /** How long a job claim lasts (longer than `retry.attemptTimeoutMs`). */
+  readonly leaseMs: number;
 }
 
 /** Builds a scheduler on the given storage. */
@@ -38,6 +40,7 @@ const retry: RetryPolicy = {
   attemptTimeoutMs: 300,
 };
 const concurrency = 3;
+const leaseMs = 600;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -51,10 +54,17 @@ class RecordingHandler implements JobHandler {
   maxActive = 0;
 
   constructor(
-    readonly behaviour: (job: ReservationJob, attempt: number, signal: AbortSignal) => Promise<unknown> = async () => {},
+    readonly behaviour: (
+      job: ReservationJob,
+      attempt: number,
+      signal: AbortSignal,
+    ) => Promise<unknown> = async () => {},
   ) {}
 
-  async run(job: ReservationJob, { attempt, signal }: { attempt: number; signal: AbortSignal }): Promise<void> {
+  async run(
+    job: ReservationJob,
+    { attempt, signal }: { attempt: number; signal: AbortSignal },
+  ): Promise<void> {
     this.runs.push({ jobId: job.id, attempt, at: Date.now() });
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
@@ -82,7 +92,14 @@ async function persistJobs(storage: CartStorage, count: number): Promise<Reserva
   const cartId = `cart-${++cartCounter}`;
   const now = Date.now();
   const jobs = Array.from({ length: count }, (_, i) =>
-    newJob({ id: `${cartId}-job-${i}`, kind: 'reserve', cartId, itemName: `item-${i}`, quantity: 1, now }),
+    newJob({
+      id: `${cartId}-job-${i}`,
+      kind: 'reserve',
+      cartId,
+      itemName: `item-${i}`,
+      quantity: 1,
+      now,
+    }),
   );
   const cart: Cart = { id: cartId, version: 1, lines: [], createdAt: '', updatedAt: '' };
   await storage.saveCart(cart, { expectedVersion: 0, jobs });
@@ -111,7 +128,7 @@ export function schedulerContractSuite(
     let storage: CartStorage;
     const schedulers: Scheduler[] = [];
     const make = async () => {
-      const scheduler = await factory({ storage, retry, concurrency });
+      const scheduler = await factory({ storage, retry, concurrency, leaseMs });
       schedulers.push(scheduler);
       return scheduler;
     };
@@ -164,7 +181,9 @@ export function schedulerContractSuite(
       scheduler.enqueue(job as ReservationJob);
       await scheduler.whenIdle();
       assert.equal(handler.runs.length, 1);
-      assert.deepEqual(handler.failures, [{ jobId: job?.id, code: 'RESERVATION_REFUSED', attempts: 1 }]);
+      assert.deepEqual(handler.failures, [
+        { jobId: job?.id, code: 'RESERVATION_REFUSED', attempts: 1 },
+      ]);
       assert.equal(await storage.getJob(job?.id as string), undefined);
     });
 
@@ -202,7 +221,9 @@ export function schedulerContractSuite(
       let abortedSignals = 0;
       const handler = new RecordingHandler(async (_job, attempt, signal) => {
         if (attempt === 1) {
-          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          await new Promise<void>((resolve) =>
+            signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
           abortedSignals++;
           await new Promise(() => {}); // ignores the abort: the scheduler must not wait for it
         }
@@ -212,7 +233,10 @@ export function schedulerContractSuite(
       scheduler.enqueue(job as ReservationJob);
       await scheduler.whenIdle();
       assert.equal(abortedSignals, 1);
-      assert.deepEqual(handler.retries.map((r) => r.code), ['RESERVATION_ABORTED']);
+      assert.deepEqual(
+        handler.retries.map((r) => r.code),
+        ['RESERVATION_ABORTED'],
+      );
       assert.equal(handler.successes.get(job?.id as string), 1);
     });
 
@@ -277,7 +301,10 @@ export function schedulerContractSuite(
       await stopping;
       first.enqueue(jobs[0] as ReservationJob); // ignored after stop, must not throw
       const finished = slow.successes.size;
-      assert.ok(finished <= concurrency, `finished ${finished} jobs though only ${concurrency} were running`);
+      assert.ok(
+        finished <= concurrency,
+        `finished ${finished} jobs though only ${concurrency} were running`,
+      );
       assert.equal((await storage.listJobs()).length, jobs.length - finished);
 
       const second = await make();
@@ -290,8 +317,11 @@ export function schedulerContractSuite(
 
     it('aborts attempts still running when the stop timeout passes, keeping their jobs', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler((_job, _attempt, signal) =>
-        new Promise<void>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+      const handler = new RecordingHandler(
+        (_job, _attempt, signal) =>
+          new Promise<void>((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+          ),
       );
       await scheduler.start(handler);
       const [job] = await persistJobs(storage, 1);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import {
   type Cart,
-  type CartStorage,
   CartService,
+  type CartStorage,
   type Clock,
   ConflictError,
   ErrorCode,
@@ -48,12 +48,21 @@ function cart(id: string, version: number, names: string[] = []): Cart {
     version,
     createdAt: at,
     updatedAt: at,
-    lines: names.map((name, i) => ({ name, quantity: i + 1, reservation: null, addedAt: at, updatedAt: at })),
+    lines: names.map((name, i) => ({
+      name,
+      quantity: i + 1,
+      reservation: null,
+      addedAt: at,
+      updatedAt: at,
+    })),
   };
 }
 
 function job(id: string, runAt: number, cartId = 'c1'): ReservationJob {
-  return { ...newJob({ id, kind: 'reserve', cartId, itemName: 'A', quantity: 1, now: runAt }), runAt };
+  return {
+    ...newJob({ id, kind: 'reserve', cartId, itemName: 'A', quantity: 1, now: runAt }),
+    runAt,
+  };
 }
 
 function record(key: string, expiresAt: number): IdempotencyRecord {
@@ -114,13 +123,21 @@ export function storageContractSuite(
       it('keeps carts apart', async () => {
         await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0 });
         await storage.saveCart(cart('c2', 1, ['B']), { expectedVersion: 0 });
-        assert.deepEqual((await storage.getCart('c1'))?.lines.map((l) => l.name), ['A']);
-        assert.deepEqual((await storage.getCart('c2'))?.lines.map((l) => l.name), ['B']);
+        assert.deepEqual(
+          (await storage.getCart('c1'))?.lines.map((l) => l.name),
+          ['A'],
+        );
+        assert.deepEqual(
+          (await storage.getCart('c2'))?.lines.map((l) => l.name),
+          ['B'],
+        );
       });
 
       it('returns copies: changing a read value does not change the store', async () => {
         await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0 });
-        const read = (await storage.getCart('c1')) as unknown as { lines: Array<{ quantity: number }> };
+        const read = (await storage.getCart('c1')) as unknown as {
+          lines: Array<{ quantity: number }>;
+        };
         (read.lines[0] as { quantity: number }).quantity = 99;
         assert.equal((await storage.getCart('c1'))?.lines[0]?.quantity, 1);
       });
@@ -134,29 +151,44 @@ export function storageContractSuite(
       it('rejects a stale save with VERSION_CONFLICT and keeps the stored cart', async () => {
         await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0 });
         await storage.saveCart(cart('c1', 2, ['A', 'B']), { expectedVersion: 1 });
-        await rejectsWithCode(storage.saveCart(cart('c1', 2, ['X']), { expectedVersion: 1 }), ErrorCode.VERSION_CONFLICT);
+        await rejectsWithCode(
+          storage.saveCart(cart('c1', 2, ['X']), { expectedVersion: 1 }),
+          ErrorCode.VERSION_CONFLICT,
+        );
         const stored = await storage.getCart('c1');
         assert.equal(stored?.version, 2);
-        assert.deepEqual(stored?.lines.map((l) => l.name), ['A', 'B']);
+        assert.deepEqual(
+          stored?.lines.map((l) => l.name),
+          ['A', 'B'],
+        );
       });
 
       it('rejects creating a cart that already exists', async () => {
         await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0 });
-        await assert.rejects(storage.saveCart(cart('c1', 1, ['B']), { expectedVersion: 0 }), (e: unknown) =>
-          ConflictError.is(e),
+        await assert.rejects(
+          storage.saveCart(cart('c1', 1, ['B']), { expectedVersion: 0 }),
+          (e: unknown) => ConflictError.is(e),
         );
-        assert.deepEqual((await storage.getCart('c1'))?.lines.map((l) => l.name), ['A']);
+        assert.deepEqual(
+          (await storage.getCart('c1'))?.lines.map((l) => l.name),
+          ['A'],
+        );
       });
 
       it('rejects saving against a version of a cart that does not exist', async () => {
-        await rejectsWithCode(storage.saveCart(cart('c1', 4), { expectedVersion: 3 }), ErrorCode.VERSION_CONFLICT);
+        await rejectsWithCode(
+          storage.saveCart(cart('c1', 4), { expectedVersion: 3 }),
+          ErrorCode.VERSION_CONFLICT,
+        );
         assert.equal(await storage.getCart('c1'), undefined);
       });
 
       it('lets exactly one of many racing saves of one version win', async () => {
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0 });
         const results = await Promise.allSettled(
-          Array.from({ length: 20 }, (_, i) => storage.saveCart(cart('c1', 2, [`w${i}`]), { expectedVersion: 1 })),
+          Array.from({ length: 20 }, (_, i) =>
+            storage.saveCart(cart('c1', 2, [`w${i}`]), { expectedVersion: 1 }),
+          ),
         );
         assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
         for (const r of results) if (r.status === 'rejected') assert.ok(ConflictError.is(r.reason));
@@ -166,10 +198,17 @@ export function storageContractSuite(
       it('holds many carts and still reads each one correctly', async () => {
         const ids = Array.from({ length: 500 }, (_, i) => `cart-${i}`);
         for (let i = 0; i < ids.length; i += 50) {
-          await Promise.all(ids.slice(i, i + 50).map((id) => storage.saveCart(cart(id, 1, [id]), { expectedVersion: 0 })));
+          await Promise.all(
+            ids
+              .slice(i, i + 50)
+              .map((id) => storage.saveCart(cart(id, 1, [id]), { expectedVersion: 0 })),
+          );
         }
         for (const id of ['cart-0', 'cart-250', 'cart-499']) {
-          assert.deepEqual((await storage.getCart(id))?.lines.map((l) => l.name), [id]);
+          assert.deepEqual(
+            (await storage.getCart(id))?.lines.map((l) => l.name),
+            [id],
+          );
         }
         assert.equal(await storage.getCart('cart-500'), undefined);
       });
@@ -183,7 +222,9 @@ export function storageContractSuite(
           () => new CartService({ storage, scheduler: inertScheduler, clock, reserveOnAdd: false }),
         );
         await Promise.all(
-          Array.from({ length: 200 }, (_, i) => services[i % 2]?.addItem('shared', { name: 'Product1' })),
+          Array.from({ length: 200 }, (_, i) =>
+            services[i % 2]?.addItem('shared', { name: 'Product1' }),
+          ),
         );
         const stored = await storage.getCart('shared');
         assert.equal(stored?.lines.length, 1);
@@ -196,7 +237,9 @@ export function storageContractSuite(
           () => new CartService({ storage, scheduler: inertScheduler, clock, reserveOnAdd: false }),
         );
         await Promise.all(
-          Array.from({ length: 200 }, (_, i) => services[i % 2]?.addItem('shared', { name: `item-${i}` })),
+          Array.from({ length: 200 }, (_, i) =>
+            services[i % 2]?.addItem('shared', { name: `item-${i}` }),
+          ),
         );
         const stored = await storage.getCart('shared');
         assert.equal(stored?.lines.length, 200);
@@ -216,7 +259,10 @@ export function storageContractSuite(
 
     describe('jobs', () => {
       it('stores jobs atomically with the cart', async () => {
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 10), job('j2', 20)] });
+        await storage.saveCart(cart('c1', 1), {
+          expectedVersion: 0,
+          jobs: [job('j1', 10), job('j2', 20)],
+        });
         assert.equal((await storage.getJob('j1'))?.runAt, 10);
         assert.deepEqual(
           (await storage.listJobs()).map((j) => j.id),
@@ -226,7 +272,9 @@ export function storageContractSuite(
 
       it('stores no job when the cart save loses', async () => {
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0 });
-        await assert.rejects(storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('lost', 1)] }));
+        await assert.rejects(
+          storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('lost', 1)] }),
+        );
         assert.equal(await storage.getJob('lost'), undefined);
         assert.deepEqual(await storage.listJobs(), []);
       });
@@ -246,10 +294,18 @@ export function storageContractSuite(
 
       it('updates a job only over its expected version', async () => {
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
-        const claimed = { ...job('j1', 5), attempts: 1, lease: { owner: 'a', until: 50 }, version: 2 };
+        const claimed = {
+          ...job('j1', 5),
+          attempts: 1,
+          lease: { owner: 'a', until: 50 },
+          version: 2,
+        };
         await storage.updateJob(claimed, 1);
         assert.deepEqual(await storage.getJob('j1'), claimed);
-        await rejectsWithCode(storage.updateJob({ ...claimed, lease: { owner: 'b', until: 60 } }, 1), ErrorCode.VERSION_CONFLICT);
+        await rejectsWithCode(
+          storage.updateJob({ ...claimed, lease: { owner: 'b', until: 60 } }, 1),
+          ErrorCode.VERSION_CONFLICT,
+        );
         assert.equal((await storage.getJob('j1'))?.lease?.owner, 'a');
       });
 
@@ -257,14 +313,20 @@ export function storageContractSuite(
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
         const results = await Promise.allSettled(
           Array.from({ length: 10 }, (_, i) =>
-            storage.updateJob({ ...job('j1', 5), lease: { owner: `o${i}`, until: 9 }, version: 2 }, 1),
+            storage.updateJob(
+              { ...job('j1', 5), lease: { owner: `o${i}`, until: 9 }, version: 2 },
+              1,
+            ),
           ),
         );
         assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
       });
 
       it('rejects updating or deleting a job that does not exist', async () => {
-        await rejectsWithCode(storage.updateJob({ ...job('ghost', 1), version: 2 }, 1), ErrorCode.VERSION_CONFLICT);
+        await rejectsWithCode(
+          storage.updateJob({ ...job('ghost', 1), version: 2 }, 1),
+          ErrorCode.VERSION_CONFLICT,
+        );
         await rejectsWithCode(storage.deleteJob('ghost', 1), ErrorCode.VERSION_CONFLICT);
       });
 
@@ -281,7 +343,10 @@ export function storageContractSuite(
           expectedVersion: 0,
           jobs: [job('late', 300), job('early', 100), job('mid', 200)],
         });
-        await storage.saveCart(cart('c2', 1), { expectedVersion: 0, jobs: [job('other', 150, 'c2')] });
+        await storage.saveCart(cart('c2', 1), {
+          expectedVersion: 0,
+          jobs: [job('other', 150, 'c2')],
+        });
         assert.deepEqual(
           (await storage.listJobs()).map((j) => j.id),
           ['early', 'other', 'mid', 'late'],
@@ -298,7 +363,10 @@ export function storageContractSuite(
 
       it('lists only unfinished jobs, however many carts there are', async () => {
         for (let i = 0; i < 100; i++) {
-          await storage.saveCart(cart(`c${i}`, 1), { expectedVersion: 0, jobs: i % 10 === 0 ? [job(`j${i}`, i)] : [] });
+          await storage.saveCart(cart(`c${i}`, 1), {
+            expectedVersion: 0,
+            jobs: i % 10 === 0 ? [job(`j${i}`, i)] : [],
+          });
         }
         await storage.deleteJob('j0', 1);
         assert.deepEqual(
@@ -319,7 +387,10 @@ export function storageContractSuite(
       it('lets exactly one of racing creates win', async () => {
         const results = await Promise.all(
           Array.from({ length: 10 }, (_, i) =>
-            storage.createIdempotencyRecord({ ...record('race', clock.now() + 1000), fingerprint: `f${i}` }),
+            storage.createIdempotencyRecord({
+              ...record('race', clock.now() + 1000),
+              fingerprint: `f${i}`,
+            }),
           ),
         );
         assert.equal(results.filter(Boolean).length, 1);
@@ -355,13 +426,19 @@ export function storageContractSuite(
       it('fails with CLOSED after close', async () => {
         await storage.close();
         await rejectsWithCode(storage.getCart('c1'), ErrorCode.CLOSED);
-        await rejectsWithCode(storage.saveCart(cart('c1', 1), { expectedVersion: 0 }), ErrorCode.CLOSED);
+        await rejectsWithCode(
+          storage.saveCart(cart('c1', 1), { expectedVersion: 0 }),
+          ErrorCode.CLOSED,
+        );
       });
 
       if (capabilities.reopen !== undefined) {
         const reopen = capabilities.reopen;
         it('keeps carts, jobs and records across close and reopen', async () => {
-          await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0, jobs: [job('j1', 5)] });
+          await storage.saveCart(cart('c1', 1, ['A']), {
+            expectedVersion: 0,
+            jobs: [job('j1', 5)],
+          });
           await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
           await storage.close();
           const again = await reopen(storage, { clock });
@@ -374,4 +451,3 @@ export function storageContractSuite(
     });
   });
 }
-
