@@ -1,0 +1,301 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  type CartRuntime,
+  type CreateCartOptions,
+  createCart,
+  InProcessScheduler,
+  MemoryCartStorage,
+  MemoryReserver,
+  ReservationError,
+  type ReservationRequest,
+  type ReservationResult,
+  type ReserverCallOptions,
+} from '../src/index.js';
+
+const fastRetry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, attemptTimeoutMs: 500 };
+const runtimes: CartRuntime[] = [];
+
+async function start(options: CreateCartOptions = {}) {
+  const storage = options.storage ?? new MemoryCartStorage();
+  const runtime = await createCart({
+    scheduler: (deps) => new InProcessScheduler({ ...deps, retry: fastRetry }),
+    ...options,
+    storage,
+  });
+  runtimes.push(runtime);
+  return runtime;
+}
+
+afterEach(async () => {
+  for (const runtime of runtimes.splice(0)) await runtime.close();
+});
+
+/** A reserver that can fail its first calls, or hold them until released. */
+class ScriptedReserver extends MemoryReserver {
+  failuresLeft = 0;
+  /** Reserve at the service, then fail the call as if the answer was lost. */
+  loseAnswers = 0;
+  gate: Promise<void> | undefined;
+
+  override async reserve(
+    request: ReservationRequest,
+    options?: ReserverCallOptions,
+  ): Promise<ReservationResult> {
+    if (this.gate) await this.gate;
+    if (this.failuresLeft > 0) {
+      this.failuresLeft--;
+      throw ReservationError.unavailable('503 from service', { status: 503 });
+    }
+    const result = await super.reserve(request, options);
+    if (this.loseAnswers > 0) {
+      this.loseAnswers--;
+      throw ReservationError.unavailable('timed out waiting for the answer');
+    }
+    return result;
+  }
+}
+
+describe('background reservation', () => {
+  it('adding an item reserves it in the background: pending, then reserved with the id', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver });
+    const { line } = await service.addItem('c1', { name: 'Product1', quantity: 2 });
+    expect(line.reservation).toMatchObject({
+      status: 'pending',
+      quantity: 2,
+      attempts: 0,
+      reservationId: null,
+    });
+    await scheduler.whenIdle();
+    const reserved = await service.getReservation('c1', 'Product1');
+    expect(reserved).toMatchObject({ status: 'reserved', attempts: 1, lastError: null });
+    expect(reserver.held()).toEqual([
+      expect.objectContaining({
+        reservationId: reserved?.reservationId,
+        name: 'Product1',
+        quantity: 2,
+      }),
+    ]);
+  });
+
+  it('a refused item fails at once with the reason, without retry', async () => {
+    const reserver = new MemoryReserver({ refuse: (name) => name === 'Forbidden' });
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'Forbidden' });
+    await scheduler.whenIdle();
+    expect(await service.getReservation('c1', 'Forbidden')).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastError: { code: 'RESERVATION_REFUSED' },
+    });
+    expect(reserver.calls).toBe(1);
+  });
+
+  it('retries transient failures, recording attempts, then reserves once', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.failuresLeft = 2;
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    expect(await service.getReservation('c1', 'A')).toMatchObject({
+      status: 'reserved',
+      attempts: 3,
+      lastError: null,
+    });
+    expect(reserver.distinctReservations).toBe(1);
+  });
+
+  it('fails after the maximum attempts with the last error; nothing stays pending', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.failuresLeft = 100;
+    const { service, scheduler, storage } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await service.addItem('c1', { name: 'B' });
+    await scheduler.whenIdle();
+    for (const name of ['A', 'B']) {
+      expect(await service.getReservation('c1', name)).toMatchObject({
+        status: 'failed',
+        attempts: fastRetry.maxAttempts,
+        lastError: { code: 'RESERVATION_UNAVAILABLE', message: '503 from service' },
+      });
+    }
+    expect(await storage.listJobs()).toEqual([]);
+  });
+
+  it('a retry after a lost answer reuses the idempotency key: one reservation at the service', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.loseAnswers = 1;
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    expect(await service.getReservation('c1', 'A')).toMatchObject({
+      status: 'reserved',
+      attempts: 2,
+    });
+    expect(reserver.distinctReservations).toBe(1);
+    expect(reserver.calls).toBe(2);
+  });
+});
+
+describe('explicit reservation requests', () => {
+  it('with reserveOnAdd off, adding does not reserve; requesting does', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver, reserveOnAdd: false });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    expect(await service.getReservation('c1', 'A')).toBeNull();
+    const requested = await service.requestReservation('c1', 'A');
+    expect(requested.created).toBe(true);
+    expect(requested.line.reservation?.status).toBe('pending');
+    await scheduler.whenIdle();
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+  });
+
+  it('asking again while pending starts no second job', async () => {
+    const reserver = new ScriptedReserver();
+    let open: () => void = () => {};
+    reserver.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const { service, scheduler, storage } = await start({ reserver, reserveOnAdd: false });
+    await service.addItem('c1', { name: 'A' });
+    const first = await service.requestReservation('c1', 'A');
+    const second = await service.requestReservation('c1', 'A');
+    expect(second.created).toBe(false);
+    expect(second.line.reservation?.jobId).toBe(first.line.reservation?.jobId);
+    expect(await storage.listJobs()).toHaveLength(1);
+    open();
+    await scheduler.whenIdle();
+    expect(reserver.distinctReservations).toBe(1);
+  });
+
+  it('asking again after success returns the existing reservation', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    const reserved = await service.getReservation('c1', 'A');
+    const again = await service.requestReservation('c1', 'A');
+    expect(again.created).toBe(false);
+    expect(again.line.reservation).toEqual(reserved);
+    expect(again.cart.version).toBe((await service.getCart('c1')).version);
+    await scheduler.whenIdle();
+    expect(reserver.distinctReservations).toBe(1);
+  });
+
+  it('asking after failure starts a new job', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.failuresLeft = fastRetry.maxAttempts;
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    const failed = await service.getReservation('c1', 'A');
+    expect(failed?.status).toBe('failed');
+    const again = await service.requestReservation('c1', 'A');
+    expect(again.created).toBe(true);
+    expect(again.line.reservation?.jobId).not.toBe(failed?.jobId);
+    await scheduler.whenIdle();
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+  });
+});
+
+describe('releasing reservations', () => {
+  it('changing a reserved line releases the old reservation and reserves the new quantity', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A', quantity: 1 });
+    await scheduler.whenIdle();
+    const old = await service.getReservation('c1', 'A');
+    await service.setQuantity('c1', 'A', 4);
+    await scheduler.whenIdle();
+    const now = await service.getReservation('c1', 'A');
+    expect(now).toMatchObject({ status: 'reserved', quantity: 4 });
+    expect(now?.reservationId).not.toBe(old?.reservationId);
+    expect(reserver.held().map((h) => [h.reservationId, h.quantity])).toEqual([
+      [now?.reservationId, 4],
+    ]);
+  });
+
+  it('adding to a reserved line re-reserves the new total', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A', quantity: 1 });
+    await scheduler.whenIdle();
+    await service.addItem('c1', { name: 'A', quantity: 2 });
+    await scheduler.whenIdle();
+    expect(reserver.held().map((h) => h.quantity)).toEqual([3]);
+  });
+
+  it('removing a reserved line releases its reservation', async () => {
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await service.addItem('c1', { name: 'B' });
+    await scheduler.whenIdle();
+    await service.removeItem('c1', 'A');
+    await scheduler.whenIdle();
+    expect(reserver.held().map((h) => h.name)).toEqual(['B']);
+    await service.clear('c1');
+    await scheduler.whenIdle();
+    expect(reserver.held()).toEqual([]);
+  });
+
+  it('a line changed while its first attempt is pending does not reserve the stale quantity', async () => {
+    const reserver = new MemoryReserver();
+    const storage = new MemoryCartStorage();
+    // Not started: jobs wait, as if the scheduler were busy.
+    const { service, scheduler } = await start({
+      reserver,
+      storage,
+      scheduler: () => new InProcessScheduler({ storage, retry: fastRetry }),
+    });
+    await scheduler.stop();
+    await service.addItem('c1', { name: 'A', quantity: 1 });
+    await service.setQuantity('c1', 'A', 5);
+    const next = await start({ reserver, storage });
+    await next.scheduler.whenIdle();
+    expect(reserver.calls).toBe(1);
+    expect(reserver.held().map((h) => h.quantity)).toEqual([5]);
+  });
+
+  it('a superseded job whose answer was lost releases what the service reserved', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.loseAnswers = 1;
+    const { service, scheduler } = await start({
+      reserver,
+      scheduler: (deps) =>
+        new InProcessScheduler({
+          ...deps,
+          retry: { ...fastRetry, baseDelayMs: 200, maxDelayMs: 200 },
+          random: () => 1,
+        }),
+    });
+    await service.addItem('c1', { name: 'A', quantity: 1 });
+    // First attempt reserved at the service but the answer was lost; change the line before the retry.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await service.removeItem('c1', 'A');
+    await scheduler.whenIdle();
+    expect(reserver.distinctReservations).toBe(1);
+    expect(reserver.held()).toEqual([]);
+  });
+});
+
+describe('durability of jobs', () => {
+  it('jobs persisted before a stop are finished by the next runtime on the same storage', async () => {
+    const storage = new MemoryCartStorage();
+    const reserver = new MemoryReserver();
+    const first = await start({
+      storage,
+      reserver,
+      scheduler: () => new InProcessScheduler({ storage, retry: fastRetry }),
+    });
+    await first.scheduler.stop();
+    for (let i = 0; i < 20; i++) await first.service.addItem('c1', { name: `item-${i}` });
+    expect(await storage.listJobs()).toHaveLength(20);
+    const second = await start({ storage, reserver });
+    await second.scheduler.whenIdle();
+    const lines = await second.service.listItems('c1');
+    expect(lines.every((l) => l.reservation?.status === 'reserved')).toBe(true);
+    expect(reserver.distinctReservations).toBe(20);
+  });
+});
