@@ -34,12 +34,12 @@ describe('createCart', () => {
   });
 
   it('supports await using', async () => {
-    let storage: MemoryCartStorage | undefined;
+    const storage = new MemoryCartStorage();
     {
-      await using cart = await createCart({ storage: (storage = new MemoryCartStorage()) });
+      await using cart = await createCart({ storage });
       await cart.service.addItem('c1', { name: 'A' });
     }
-    await expect(storage?.getCart('c1')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(storage.getCart('c1')).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });
 
