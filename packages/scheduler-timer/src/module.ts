@@ -1,0 +1,26 @@
+import { type CartStorage, CartTokens, type Clock, type Logger } from '@cartkit/core';
+import { ContainerModule } from 'inversify';
+import { createTimerScheduler, type TimerSchedulerOptions } from './timer-scheduler.js';
+
+/** Options of {@link timerSchedulerModule}: those of the scheduler, minus what the container supplies. */
+export type TimerSchedulerModuleOptions = Omit<
+  TimerSchedulerOptions,
+  'storage' | 'clock' | 'logger'
+>;
+
+/**
+ * Binds `CartTokens.Scheduler` to a singleton {@link TimerScheduler} built from the
+ * container's Storage, Clock and Logger. Start it with `startCart(container)`
+ * from `@cartkit/core/inversify`.
+ */
+export function timerSchedulerModule(options: TimerSchedulerModuleOptions = {}): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    bind(CartTokens.Scheduler)
+      .toResolvedValue(
+        (storage: CartStorage, clock: Clock, logger: Logger) =>
+          createTimerScheduler({ ...options, storage, clock, logger }),
+        [CartTokens.Storage, CartTokens.Clock, CartTokens.Logger],
+      )
+      .inSingletonScope();
+  });
+}
