@@ -3,12 +3,18 @@ import { defineConfig } from 'vitest/config';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
+// Tests import packages by name; these aliases point them at each package's source
+// (child processes spawned by tests import the built `dist` instead).
 export default defineConfig({
   resolve: {
     alias: [
       {
         find: /^@cartkit\/core\/inversify$/,
         replacement: src('./packages/core/src/inversify/index.ts'),
+      },
+      {
+        find: /^@cartkit\/([\w-]+)\/inversify$/,
+        replacement: src('./packages/$1/src/inversify.ts'),
       },
       {
         find: /^@cartkit\/(core|testing|storage-sqlite|reserver-http|scheduler-timer|express)$/,

@@ -2,7 +2,6 @@
  * Timer-based background scheduler for cartkit reservation jobs.
  * @packageDocumentation
  */
-export { type TimerSchedulerModuleOptions, timerSchedulerModule } from './module.js';
 export {
   createTimerScheduler,
   TimerScheduler,

@@ -1,3 +1,8 @@
+/**
+ * inversify composition for this adapter. Import from its `/inversify` subpath;
+ * requires `inversify` ^8 (an optional peer dependency).
+ * @packageDocumentation
+ */
 import { type CartStorage, CartTokens, type Clock, type Logger } from '@cartkit/core';
 import { ContainerModule } from 'inversify';
 import { createTimerScheduler, type TimerSchedulerOptions } from './timer-scheduler.js';

@@ -1,0 +1,143 @@
+import { KeyedMutex, type Logger } from '@cartkit/core';
+import KeyvSqlite from '@keyv/sqlite';
+import { isLockContention } from './sqlite-errors.js';
+
+/** One result row. */
+export type Row = Readonly<Record<string, unknown>>;
+
+/** Runs one SQL statement on the connection and returns its rows. */
+export type Query = (sql: string, ...params: unknown[]) => Promise<Row[]>;
+
+/** Options of {@link SqliteConnection.connect}. */
+export interface ConnectOptions {
+  /** Absolute file path or `':memory:'`. */
+  readonly location: string;
+  /** The key/value table @keyv/sqlite creates and uses. */
+  readonly table: string;
+  readonly busyTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+/** Attempts of one operation that keeps meeting another connection's lock. */
+const MAX_LOCK_ATTEMPTS = 5;
+/** Longest pause between two such attempts, in milliseconds (before jitter). */
+const MAX_LOCK_PAUSE_MS = 100;
+/** Longest key the key/value table declares (SQLite does not enforce it; documentation only). */
+const KEY_SIZE = 1024;
+/** The single key of the in-process mutex: the whole connection is one critical section. */
+const CONNECTION = 'connection';
+
+/**
+ * The one sqlite3 connection of a storage, opened by `@keyv/sqlite`, made safe to
+ * share between concurrent callers.
+ *
+ * sqlite3 gives a process a single connection per database handle, and a
+ * transaction belongs to the connection, not to the caller that opened it. So every
+ * statement runs through an in-process FIFO lock: nothing can slip between the
+ * `BEGIN IMMEDIATE` and `COMMIT` of a transaction. Other processes on the same file
+ * are kept out by SQLite's own file locks; when one holds the write lock, a
+ * statement waits up to the busy timeout, and an operation that still meets
+ * `SQLITE_BUSY`/`SQLITE_LOCKED` is rolled back and retried a bounded number of
+ * times with jittered pauses.
+ */
+export class SqliteConnection {
+  /** The @keyv/sqlite store that owns the connection and the key/value table. */
+  readonly store: KeyvSqlite;
+  readonly #query: Query;
+  readonly #logger: Logger;
+  readonly #mutex = new KeyedMutex();
+
+  private constructor(store: KeyvSqlite, logger: Logger) {
+    this.store = store;
+    this.#query = (sql, ...params) => store.query(sql, ...params) as Promise<Row[]>;
+    this.#logger = logger;
+  }
+
+  /**
+   * Opens the connection and creates the key/value table if needed. Rejects with
+   * the driver's error (the caller maps it); a failed connection holds no lock.
+   */
+  static async connect(options: ConnectOptions): Promise<SqliteConnection> {
+    const store = new KeyvSqlite({
+      uri: `sqlite://${options.location}`,
+      table: options.table,
+      keySize: KEY_SIZE,
+      busyTimeout: options.busyTimeoutMs,
+    });
+    // @keyv/sqlite emits connection failures as 'error' events besides rejecting
+    // its queries; without a listener the emit itself would throw.
+    store.on('error', (error: unknown) => {
+      options.logger.debug({ err: error, path: options.location }, 'sqlite connection error');
+    });
+    const connection = new SqliteConnection(store, options.logger);
+    // The first query waits for the connection and the key/value table.
+    await connection.#query('SELECT 1');
+    return connection;
+  }
+
+  /**
+   * Runs `work` alone on the connection, outside any transaction (for reads and
+   * pragmas). Retried as a whole while another process holds a lock.
+   */
+  exclusive<T>(label: string, work: (query: Query) => Promise<T>): Promise<T> {
+    return this.#mutex.run(CONNECTION, () => this.#withLockRetry(label, () => work(this.#query)));
+  }
+
+  /**
+   * Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, alone on the connection. The
+   * write lock is taken up front, so the reads inside `work` see the latest commit
+   * of every process and nobody can commit in between. Anything thrown rolls the
+   * transaction back; lock contention retries the whole transaction.
+   */
+  transaction<T>(label: string, work: (query: Query) => Promise<T>): Promise<T> {
+    return this.#mutex.run(CONNECTION, () =>
+      this.#withLockRetry(label, async () => {
+        await this.#query('BEGIN IMMEDIATE');
+        try {
+          const result = await work(this.#query);
+          await this.#query('COMMIT');
+          return result;
+        } catch (error) {
+          await this.#rollback(label);
+          throw error;
+        }
+      }),
+    );
+  }
+
+  /** Waits for queued work, then closes the connection. */
+  close(): Promise<void> {
+    return this.#mutex.run(CONNECTION, () => this.store.close());
+  }
+
+  async #withLockRetry<T>(label: string, attempt: () => Promise<T>): Promise<T> {
+    for (let attempts = 1; ; attempts++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!isLockContention(error) || attempts >= MAX_LOCK_ATTEMPTS) throw error;
+        const pause = lockPause(attempts);
+        this.#logger.debug(
+          { operation: label, attempt: attempts, pauseMs: Math.round(pause) },
+          'sqlite database locked by another connection; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  async #rollback(label: string): Promise<void> {
+    try {
+      await this.#query('ROLLBACK');
+    } catch (error) {
+      // SQLite may already have rolled back (e.g. after SQLITE_FULL); nothing is left open.
+      this.#logger.debug({ err: error, operation: label }, 'sqlite rollback found no transaction');
+    }
+  }
+}
+
+/** Jittered, growing pause before the next attempt of a locked operation. */
+function lockPause(attempt: number): number {
+  const ceiling = Math.min(MAX_LOCK_PAUSE_MS, 10 * 2 ** attempt);
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}

@@ -1,0 +1,359 @@
+import {
+  type Cart,
+  type CartStorage,
+  type Clock,
+  ConflictError,
+  ErrorCode,
+  type IdempotencyRecord,
+  type ListJobsOptions,
+  type ReservationJob,
+  type SaveCartOptions,
+  StorageError,
+} from '@cartkit/core';
+import Keyv from 'keyv';
+import { type Query, SqliteConnection } from './connection.js';
+import { DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
+import {
+  type ResolvedSqliteOptions,
+  resolveSqliteOptions,
+  type SqliteCartStorageOptions,
+  type SqliteSynchronous,
+} from './options.js';
+import { LAYOUT_VERSION, PURGE_BATCH, type Statements, statements } from './schema.js';
+import { toOpenError, toOperationError } from './sqlite-errors.js';
+
+const JOB_KEY_PREFIX = keys.job('');
+const ALL = -1;
+
+/**
+ * A durable {@link CartStorage} in one SQLite file (or `:memory:`), on keyv +
+ * @keyv/sqlite. Open it with {@link createSqliteCartStorage}.
+ *
+ * - Compare-and-set and the atomic cart + jobs write are SQL transactions
+ *   (`BEGIN IMMEDIATE … COMMIT`), so they hold across processes sharing the file;
+ *   an in-process lock keeps concurrent callers out of each other's transactions.
+ * - WAL journal: readers do not block the writer; with `synchronous: 'NORMAL'` an
+ *   acknowledged write survives the process being killed.
+ * - Jobs are indexed by due time in a side table, so `listJobs` never reads carts.
+ * - Expired idempotency records are invisible and purged as new ones are created.
+ * - Every failure is a cartkit error: `VERSION_CONFLICT`, `STORAGE_CORRUPT_DATA`
+ *   (naming the key), `STORAGE_FAILURE`, `CLOSED` — never a raw driver error.
+ */
+export class SqliteCartStorage implements CartStorage {
+  /** The database: an absolute file path, or `':memory:'`. */
+  readonly path: string;
+  /** The journal mode in force: `'wal'` for files, `'memory'` for `:memory:`. */
+  readonly journalMode: string;
+  /** The `synchronous` level in force. */
+  readonly synchronous: SqliteSynchronous;
+  readonly #connection: SqliteConnection;
+  readonly #codec: DocumentCodec;
+  readonly #sql: Statements;
+  readonly #clock: Clock;
+  #closed: Promise<void> | undefined;
+
+  private constructor(
+    options: ResolvedSqliteOptions,
+    connection: SqliteConnection,
+    codec: DocumentCodec,
+    journalMode: string,
+  ) {
+    this.path = options.location;
+    this.journalMode = journalMode;
+    this.synchronous = options.synchronous;
+    this.#connection = connection;
+    this.#codec = codec;
+    this.#sql = statements(options.table);
+    this.#clock = options.clock;
+  }
+
+  /**
+   * Validates the options, opens the database and verifies it can be written.
+   * @throws ConfigurationError for an invalid option (naming it).
+   * @throws StorageError `STORAGE_UNAVAILABLE` (with `cause`) when the database
+   *   cannot be opened: missing folder, read-only file, locked, not a database.
+   */
+  static async open(options: SqliteCartStorageOptions): Promise<SqliteCartStorage> {
+    const resolved = resolveSqliteOptions(options);
+    const { location, logger } = resolved;
+    let connection: SqliteConnection;
+    try {
+      connection = await SqliteConnection.connect(resolved);
+    } catch (error) {
+      throw toOpenError(error, location);
+    }
+    try {
+      const keyv = new Keyv(connection.store, { namespace: KEY_NAMESPACE });
+      const { serialize, deserialize } = keyv;
+      if (serialize === undefined || deserialize === undefined) {
+        throw new StorageError(ErrorCode.STORAGE_FAILURE, 'keyv provides no serializer.');
+      }
+      const codec = new DocumentCodec(serialize, deserialize);
+      const journalMode = await prepare(connection, codec, resolved);
+      logger.debug(
+        { path: location, journalMode, synchronous: resolved.synchronous },
+        'sqlite cart storage opened',
+      );
+      return new SqliteCartStorage(resolved, connection, codec, journalMode);
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw toOpenError(error, location);
+    }
+  }
+
+  async getCart(cartId: string): Promise<Cart | undefined> {
+    const key = keys.cart(cartId);
+    const stored = await this.#read('getCart', (query) => readValue(query, this.#sql.get, key));
+    return stored === undefined ? undefined : this.#codec.decode('cart', key, cartId, stored);
+  }
+
+  async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
+    const { expectedVersion } = options;
+    const jobs = options.jobs ?? [];
+    const cartKey = keys.cart(cart.id);
+    await this.#transaction('saveCart', async (query) => {
+      const stored = await readValue(query, this.#sql.get, cartKey);
+      const storedVersion =
+        stored === undefined
+          ? 0
+          : (await this.#codec.decode('cart', cartKey, cart.id, stored)).version;
+      if (storedVersion !== expectedVersion || cart.version !== expectedVersion + 1) {
+        throw conflict(`cart "${cart.id}"`, storedVersion, expectedVersion);
+      }
+      if (jobs.length > 0) {
+        const jobKeys = jobs.map((job) => keys.job(job.id));
+        const taken = await query(this.#sql.existing, JSON.stringify(jobKeys));
+        if (taken.length > 0) {
+          const takenKey = String(taken[0]?.key);
+          throw conflict(`job "${takenKey.slice(JOB_KEY_PREFIX.length)}"`, 'existing', 'new');
+        }
+      }
+      await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
+      for (const job of jobs) await this.#writeJob(query, job);
+    });
+  }
+
+  async getJob(jobId: string): Promise<ReservationJob | undefined> {
+    const key = keys.job(jobId);
+    const stored = await this.#read('getJob', (query) => readValue(query, this.#sql.get, key));
+    return stored === undefined ? undefined : this.#codec.decode('job', key, jobId, stored);
+  }
+
+  async updateJob(job: ReservationJob, expectedVersion: number): Promise<void> {
+    const key = keys.job(job.id);
+    await this.#transaction('updateJob', async (query) => {
+      const storedVersion = await this.#storedJobVersion(query, key, job.id);
+      if (storedVersion !== expectedVersion || job.version !== expectedVersion + 1) {
+        throw conflict(`job "${job.id}"`, storedVersion ?? 'missing', expectedVersion);
+      }
+      await this.#writeJob(query, job);
+    });
+  }
+
+  async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
+    const key = keys.job(jobId);
+    await this.#transaction('deleteJob', async (query) => {
+      const storedVersion = await this.#storedJobVersion(query, key, jobId);
+      if (storedVersion !== expectedVersion) {
+        throw conflict(`job "${jobId}"`, storedVersion ?? 'missing', expectedVersion);
+      }
+      await query(this.#sql.delete, key);
+      await query(this.#sql.deleteJobIndex, key);
+    });
+  }
+
+  async listJobs(options: ListJobsOptions = {}): Promise<ReservationJob[]> {
+    const dueBefore = options.dueBefore ?? Number.MAX_VALUE;
+    const limit = options.limit === undefined ? ALL : Math.max(0, Math.trunc(options.limit));
+    const rows = await this.#read('listJobs', (query) =>
+      query(this.#sql.listJobs, dueBefore, limit),
+    );
+    return Promise.all(
+      rows.map((row) => {
+        const key = String(row.key);
+        return this.#codec.decode('job', key, key.slice(JOB_KEY_PREFIX.length), row.value);
+      }),
+    );
+  }
+
+  async createIdempotencyRecord(record: IdempotencyRecord): Promise<boolean> {
+    const key = keys.idempotency(record.key);
+    return this.#transaction('createIdempotencyRecord', async (query) => {
+      const now = this.#clock.now();
+      await purgeExpired(query, this.#sql, now, PURGE_BATCH);
+      const stored = await readValue(query, this.#sql.get, key);
+      if (stored !== undefined) {
+        const existing = await this.#codec.decode('idempotency', key, record.key, stored);
+        if (existing.expiresAt > now) return false;
+      }
+      await query(this.#sql.put, key, await this.#codec.encode('idempotency', record));
+      await query(this.#sql.putExpiry, key, record.expiresAt);
+      return true;
+    });
+  }
+
+  async getIdempotencyRecord(recordKey: string): Promise<IdempotencyRecord | undefined> {
+    const key = keys.idempotency(recordKey);
+    const stored = await this.#read('getIdempotencyRecord', (query) =>
+      readValue(query, this.#sql.get, key),
+    );
+    if (stored === undefined) return undefined;
+    const record = await this.#codec.decode('idempotency', key, recordKey, stored);
+    return record.expiresAt > this.#clock.now() ? record : undefined;
+  }
+
+  async putIdempotencyRecord(record: IdempotencyRecord): Promise<void> {
+    const key = keys.idempotency(record.key);
+    await this.#transaction('putIdempotencyRecord', async (query) => {
+      await query(this.#sql.put, key, await this.#codec.encode('idempotency', record));
+      await query(this.#sql.putExpiry, key, record.expiresAt);
+    });
+  }
+
+  async deleteIdempotencyRecord(recordKey: string): Promise<void> {
+    const key = keys.idempotency(recordKey);
+    await this.#transaction('deleteIdempotencyRecord', async (query) => {
+      await query(this.#sql.delete, key);
+      await query(this.#sql.deleteExpiry, key);
+    });
+  }
+
+  /**
+   * Waits for calls already made, then closes the database. Idempotent. Calls made
+   * after `close()` fail with `CLOSED`.
+   */
+  close(): Promise<void> {
+    this.#closed ??= this.#connection.close().catch((error: unknown) => {
+      throw toOperationError(error, 'close', this.path);
+    });
+    return this.#closed;
+  }
+
+  async #storedJobVersion(query: Query, key: string, jobId: string): Promise<number | undefined> {
+    const stored = await readValue(query, this.#sql.get, key);
+    if (stored === undefined) return undefined;
+    return (await this.#codec.decode('job', key, jobId, stored)).version;
+  }
+
+  async #writeJob(query: Query, job: ReservationJob): Promise<void> {
+    const key = keys.job(job.id);
+    await query(this.#sql.put, key, await this.#codec.encode('job', job));
+    await query(this.#sql.putJobIndex, key, job.runAt, job.createdAt);
+  }
+
+  // #read and #transaction are called before a method's first `await`: a call takes
+  // its place in the connection's queue when it is made, so `close()` waits for it.
+
+  async #read<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    try {
+      return await this.#connection.exclusive(operation, work);
+    } catch (error) {
+      throw toOperationError(error, operation, this.path);
+    }
+  }
+
+  async #transaction<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    try {
+      return await this.#connection.transaction(operation, work);
+    } catch (error) {
+      throw toOperationError(error, operation, this.path);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== undefined) {
+      throw new StorageError(ErrorCode.CLOSED, `SQLite storage "${this.path}" is closed.`);
+    }
+  }
+}
+
+/**
+ * Opens a {@link SqliteCartStorage}: validates the options, opens (creating if
+ * needed) the database file, switches it to WAL, creates the tables and verifies
+ * that it can write. Every way of failing surfaces here, before the storage is used.
+ *
+ * @example
+ * ```ts
+ * const storage = await createSqliteCartStorage({ path: './data/cart.db' });
+ * const cart = await createCart({ storage });
+ * ```
+ * @throws ConfigurationError for an invalid option (naming it).
+ * @throws StorageError `STORAGE_UNAVAILABLE` (with `cause`) when the database cannot be opened.
+ */
+export function createSqliteCartStorage(
+  options: SqliteCartStorageOptions,
+): Promise<SqliteCartStorage> {
+  return SqliteCartStorage.open(options);
+}
+
+/** Pragmas, side tables, layout check, first purge. Returns the journal mode in force. */
+async function prepare(
+  connection: SqliteConnection,
+  codec: DocumentCodec,
+  options: ResolvedSqliteOptions,
+): Promise<string> {
+  const sql = statements(options.table);
+  const journalMode = await connection.exclusive('open', async (query) => {
+    await query(`PRAGMA busy_timeout = ${options.busyTimeoutMs}`);
+    const [row] = await query('PRAGMA journal_mode = WAL');
+    await query(`PRAGMA synchronous = ${options.synchronous}`);
+    return String(row?.journal_mode ?? 'unknown');
+  });
+  if (options.location !== ':memory:' && journalMode !== 'wal') {
+    options.logger.warn(
+      { path: options.location, journalMode },
+      'SQLite could not switch this database to WAL; concurrent readers will block writers',
+    );
+  }
+  // A write transaction: proves the file is writable and not locked by someone else.
+  await connection.transaction('open', async (query) => {
+    for (const statement of sql.createSideTables) await query(statement);
+    const layoutKey = keys.layout();
+    const stored = await readValue(query, sql.get, layoutKey);
+    const layout =
+      stored === undefined
+        ? LAYOUT_VERSION
+        : (await codec.decode('layout', layoutKey, '', stored)).layout;
+    if (layout > LAYOUT_VERSION) {
+      throw new StorageError(
+        ErrorCode.STORAGE_UNAVAILABLE,
+        `The database "${options.location}" was written by a newer release of @cartkit/storage-sqlite ` +
+          `(table layout ${layout}; this release knows up to ${LAYOUT_VERSION}). Upgrade the package.`,
+        { details: { path: options.location, layout, supportedLayout: LAYOUT_VERSION } },
+      );
+    }
+    await query(sql.put, layoutKey, await codec.encode('layout', { layout: LAYOUT_VERSION }));
+    await purgeExpired(query, sql, options.clock.now(), ALL);
+  });
+  return journalMode;
+}
+
+/** The `value` column of `key`, or `undefined` when the key is absent. */
+async function readValue(query: Query, sql: string, key: string): Promise<unknown> {
+  const [row] = await query(sql, key);
+  return row === undefined ? undefined : row.value;
+}
+
+/** Deletes up to `limit` (-1: all) idempotency records expired at `now`. */
+async function purgeExpired(
+  query: Query,
+  sql: Statements,
+  now: number,
+  limit: number,
+): Promise<void> {
+  const expired = await query(sql.expired, now, limit);
+  if (expired.length === 0) return;
+  const expiredKeys = JSON.stringify(expired.map((row) => row.key));
+  await query(sql.deleteMany, expiredKeys);
+  await query(sql.deleteExpiries, expiredKeys);
+}
+
+function conflict(what: string, stored: number | string, expected: number | string): ConflictError {
+  return new ConflictError(
+    ErrorCode.VERSION_CONFLICT,
+    `Version conflict on ${what}: stored ${stored}, expected ${expected}.`,
+    { details: { stored, expected } },
+  );
+}
