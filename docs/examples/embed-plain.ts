@@ -12,7 +12,10 @@ export async function main(): Promise<void> {
 
   const cart = await createCart({
     storage: await createSqliteCartStorage({ path: './data/cart.db' }),
-    reserver: createHttpReserver({ url: 'https://inventory.internal/reservations', timeoutMs: 3_000 }),
+    reserver: createHttpReserver({
+      url: 'https://inventory.internal/reservations',
+      timeoutMs: 3_000,
+    }),
     scheduler: (deps) => createTimerScheduler({ ...deps, concurrency: 4 }),
     logger,
     limits: { maxQuantity: 100 },

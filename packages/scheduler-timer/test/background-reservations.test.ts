@@ -37,7 +37,7 @@ async function start(
 ) {
   const runtime = await createCart({
     storage: await createSqliteCartStorage({ path: options.db ?? join(dir, 'cart.db') }),
-    reserver: createHttpReserver({ url: fake.url, timeoutMs: options.timeoutMs ?? 2_000 }),
+    reserver: createHttpReserver({ url: fake.url, timeoutMs: options.timeoutMs ?? 5_000 }),
     scheduler: (deps) =>
       createTimerScheduler({
         ...deps,

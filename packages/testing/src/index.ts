@@ -4,6 +4,15 @@
  * @packageDocumentation
  */
 export { FakeClock } from './fake-clock.js';
+export type { FakeFaults, LatencyMs } from './fake-faults.js';
+export {
+  type FakeReservation,
+  type FakeReservationService,
+  type FakeReservationServiceOptions,
+  type FakeReservationStats,
+  startFakeReservationService,
+} from './fake-reservation-service.js';
+export { seededRandom } from './seeded-random.js';
 export {
   type ReserverCapabilities,
   type ReserverFactory,

@@ -1,0 +1,99 @@
+import type { CartService, CartStorage, Logger } from '@cartkit/core';
+import { createCartRouter, problemErrorHandler, type ResolveCartId } from '@cartkit/express';
+import express, { type Express, type RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import helmet from 'helmet';
+import type { Logger as PinoLogger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { CartIdentity } from './config.js';
+import { requestId } from './request-id.js';
+
+/** What the HTTP app needs. */
+export interface AppDependencies {
+  readonly service: CartService;
+  readonly storage: CartStorage;
+  readonly logger: PinoLogger;
+  readonly cartIdentity: CartIdentity;
+  readonly rateLimitPerMinute: number;
+  /** False once shutdown has begun: readiness answers 503. */
+  readonly isReady: () => boolean;
+}
+
+/** Per-client carts from the `X-Cart-Id` header (a stand-in for a session or token). */
+const cartFromHeader: ResolveCartId = (req) => req.get('x-cart-id') ?? undefined;
+
+/**
+ * The example server's express app: request ids, structured request logs,
+ * security headers, liveness and readiness, a per-client write rate limit, and
+ * the cartkit routes at `/`.
+ */
+export function createApp(deps: AppDependencies): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestId());
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req) => (req as { id?: string }).id ?? '',
+      customLogLevel: (_req, res, error) =>
+        error !== undefined || res.statusCode >= 500
+          ? 'error'
+          : res.statusCode >= 400
+            ? 'warn'
+            : 'info',
+    }),
+  );
+  app.use(helmet());
+
+  app.get('/health/live', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/health/ready', (_req, res) => {
+    if (deps.isReady()) res.json({ status: 'ready' });
+    else
+      res.status(503).type('application/problem+json').json({
+        type: 'about:blank',
+        title: 'Service Unavailable',
+        status: 503,
+        code: 'SHUTTING_DOWN',
+        detail: 'The server is shutting down.',
+      });
+  });
+
+  if (deps.rateLimitPerMinute > 0) app.use(writeRateLimit(deps.rateLimitPerMinute));
+
+  app.use(
+    createCartRouter({
+      service: deps.service,
+      storage: deps.storage,
+      logger: deps.logger as unknown as Logger,
+      ...(deps.cartIdentity === 'header' ? { resolveCartId: cartFromHeader } : {}),
+      openApi: { title: 'cartkit example server' },
+    }),
+  );
+  app.use(problemErrorHandler({ logger: deps.logger as unknown as Logger }));
+  return app;
+}
+
+/** Limits writes (not reads) per client address; answers 429 problem+json with `Retry-After`. */
+function writeRateLimit(perMinute: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    skip: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
+    handler: (_req, res, _next, options) => {
+      res
+        .status(options.statusCode)
+        .type('application/problem+json')
+        .json({
+          type: 'about:blank',
+          title: 'Too Many Requests',
+          status: options.statusCode,
+          code: 'RATE_LIMITED',
+          detail: `At most ${perMinute} writes per minute per client.`,
+        });
+    },
+  });
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/** How the server tells carts apart. */
+export type CartIdentity = 'shared' | 'header';
+
+/** The example server's configuration, read from the environment. */
+export interface ServerConfig {
+  /** `PORT` (default 3000; 0 picks a free port). */
+  readonly port: number;
+  /** `HOST` (default 127.0.0.1). */
+  readonly host: string;
+  /** `DATABASE_URL`: a SQLite file path, `file:` URL or `:memory:` (default `./data/cartkit.db`). */
+  readonly databasePath: string;
+  /** `RESERVATION_URL`: the external reservation service; unset starts the demo service. */
+  readonly reservationUrl: string | undefined;
+  /** `LOG_LEVEL` (default `info`). */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `RATE_LIMIT_PER_MINUTE`: writes per client per minute (default 600; 0 turns it off). */
+  readonly rateLimitPerMinute: number;
+  /** `CART_IDENTITY`: `shared` (one cart, as the seed; default) or `header` (`X-Cart-Id`). */
+  readonly cartIdentity: CartIdentity;
+  /** `SHUTDOWN_TIMEOUT_MS`: bound on graceful shutdown (default 10 000). */
+  readonly shutdownTimeoutMs: number;
+  /** `DEMO_RESERVATION_LATENCY_MS`: latency of the demo reservation service (default 200). */
+  readonly demoLatencyMs: number;
+}
+
+const integer = (name: string, min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `${name} must be at least ${min}`)
+        .max(max, `${name} must be at most ${max}`),
+    )
+    .optional()
+    .transform((value) => value ?? fallback);
+
+const schema = z.object({
+  PORT: integer('PORT', 0, 65_535, 3000),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  DATABASE_URL: z.string().trim().min(1).default('./data/cartkit.db'),
+  RESERVATION_URL: z
+    .url({ protocol: /^https?$/, error: 'RESERVATION_URL must be an http(s) URL' })
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000, 600),
+  CART_IDENTITY: z.enum(['shared', 'header']).default('shared'),
+  SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
+  DEMO_RESERVATION_LATENCY_MS: integer('DEMO_RESERVATION_LATENCY_MS', 0, 60_000, 200),
+});
+
+/** Thrown when the environment holds an invalid setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads and validates the configuration; throws {@link ConfigError} listing every problem. */
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = result.data;
+  return {
+    port: c.PORT,
+    host: c.HOST,
+    databasePath: toSqlitePath(c.DATABASE_URL),
+    reservationUrl: c.RESERVATION_URL,
+    logLevel: c.LOG_LEVEL,
+    rateLimitPerMinute: c.RATE_LIMIT_PER_MINUTE,
+    cartIdentity: c.CART_IDENTITY,
+    shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
+    demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
+  };
+}
+
+/** Accepts a plain path, `sqlite:` / `file:` URLs, or `:memory:`. */
+function toSqlitePath(url: string): string {
+  if (url === ':memory:') return url;
+  for (const prefix of ['sqlite://', 'sqlite:', 'file://', 'file:']) {
+    if (url.startsWith(prefix)) return decodeURIComponent(url.slice(prefix.length));
+  }
+  return url;
+}

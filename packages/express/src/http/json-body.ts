@@ -1,0 +1,107 @@
+import { ErrorCode, ValidationError } from '@cartkit/core';
+import express, { type Request, type Response } from 'express';
+import type { z } from 'zod';
+import { HttpErrorCode } from '../errors/http-error-codes.js';
+import { HttpProblem } from '../errors/http-problem.js';
+
+/** A validated JSON body, with the raw parsed value (for idempotency fingerprints). */
+export interface JsonBody<T> {
+  /** The body as parsed from JSON, before validation. */
+  readonly raw: unknown;
+  /** The body after zod validation. */
+  readonly value: T;
+}
+
+/** Reads and validates JSON request bodies. */
+export interface JsonBodyReader {
+  /**
+   * Checks the media type (415 otherwise), reads at most the body limit (413),
+   * parses JSON (400 `MALFORMED_JSON`) and validates it against `schema` (400 with
+   * a core code for `name` / `quantity`, `UNKNOWN_PROPERTY`, or `INVALID_BODY`).
+   */
+  read<S extends z.ZodType>(
+    req: Request,
+    res: Response,
+    schema: S,
+    mediaTypes: readonly string[],
+  ): Promise<JsonBody<z.output<S>>>;
+}
+
+/** Creates a {@link JsonBodyReader} that accepts bodies of at most `limit` bytes. */
+export function createJsonBodyReader(limit: number): JsonBodyReader {
+  const parse = express.json({ limit, strict: true, type: () => true });
+  return {
+    async read(req, res, schema, mediaTypes) {
+      if (!req.is([...mediaTypes])) {
+        throw new HttpProblem(
+          415,
+          HttpErrorCode.UNSUPPORTED_MEDIA_TYPE,
+          `The request body must be ${mediaTypes.join(' or ')}.`,
+          {
+            headers: {
+              [req.method === 'PATCH' ? 'Accept-Patch' : 'Accept-Post']: mediaTypes.join(', '),
+            },
+          },
+        );
+      }
+      await new Promise<void>((resolve, reject) => {
+        parse(req, res, (error?: unknown) => (error ? reject(error) : resolve()));
+      });
+      const raw: unknown = req.body;
+      const result = schema.safeParse(raw);
+      if (!result.success) throw toValidationError(result.error);
+      return { raw, value: result.data };
+    },
+  };
+}
+
+const FIELD_CODES: Readonly<Record<string, string>> = {
+  name: ErrorCode.INVALID_ITEM_NAME,
+  quantity: ErrorCode.INVALID_QUANTITY,
+};
+
+interface BodyIssue {
+  readonly pointer: string;
+  readonly code: string;
+  readonly detail: string;
+}
+
+/** Turns zod issues into a core `ValidationError` whose code is the first issue's. */
+function toValidationError(error: z.ZodError): ValidationError {
+  const issues = error.issues.flatMap(toBodyIssues);
+  const first = issues[0] ?? {
+    pointer: '',
+    code: HttpErrorCode.INVALID_BODY,
+    detail: 'The request body is invalid.',
+  };
+  return new ValidationError(first.code, first.detail, {
+    cause: error,
+    details: { errors: issues },
+  });
+}
+
+function toBodyIssues(issue: z.core.$ZodIssue): BodyIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({
+      pointer: pointerOf([...issue.path, key]),
+      code: HttpErrorCode.UNKNOWN_PROPERTY,
+      detail: `Unknown property ${JSON.stringify(key)}.`,
+    }));
+  }
+  const field = issue.path[0];
+  let code: string = HttpErrorCode.INVALID_BODY;
+  if (typeof field === 'string') {
+    code = FIELD_CODES[field] ?? code;
+    if (field === 'quantity' && issue.code === 'too_big' && issue.origin === 'number') {
+      code = ErrorCode.QUANTITY_LIMIT_EXCEEDED;
+    }
+  }
+  return [{ pointer: pointerOf(issue.path), code, detail: issue.message }];
+}
+
+/** RFC 6901 JSON Pointer of a path. */
+function pointerOf(path: readonly PropertyKey[]): string {
+  return path
+    .map((segment) => `/${String(segment).replaceAll('~', '~0').replaceAll('/', '~1')}`)
+    .join('');
+}

@@ -1,0 +1,171 @@
+import {
+  type CartService,
+  type Clock,
+  ConfigurationError,
+  type Logger,
+  systemClock,
+} from '@cartkit/core';
+import { type ResolveCartId, sharedCart } from './cart-resolution.js';
+import type { IdempotencyStore } from './idempotency/idempotency-store.js';
+import {
+  checkChallenge,
+  checkLogger,
+  checkMethods,
+  checkPositiveInteger,
+} from './option-checks.js';
+
+/** What the router needs of the cart service (a `CartService` has all of it). */
+export type CartServiceApi = Pick<
+  CartService,
+  | 'limits'
+  | 'getCart'
+  | 'getItem'
+  | 'addItem'
+  | 'setQuantity'
+  | 'removeItem'
+  | 'clear'
+  | 'requestReservation'
+>;
+
+/** What `GET /openapi.json` says about the API (`false` removes the route). */
+export interface OpenApiInfoOptions {
+  /** `info.title`. Default `cartkit cart API`. */
+  readonly title?: string;
+  /** `info.version`. Default `0.1.0`. */
+  readonly version?: string;
+  /** `info.description`. */
+  readonly description?: string;
+}
+
+/** Options of {@link createCartRouter}. */
+export interface CartRouterOptions {
+  /** The built cart service (e.g. `createCart(...).service`, or resolved from a container). */
+  readonly service: CartServiceApi;
+  /**
+   * Where `Idempotency-Key` records live: the service's `CartStorage` (any
+   * storage port has the idempotency-record methods), so every process sharing
+   * the carts shares the keys.
+   */
+  readonly storage: IdempotencyStore;
+  /** Which cart a request acts on. Default: one shared cart, `default`. */
+  readonly resolveCartId?: ResolveCartId;
+  /** Largest accepted request body, in bytes. Default 16 KiB (16,384). */
+  readonly bodyLimit?: number;
+  /** How long an `Idempotency-Key` is remembered, in milliseconds. Default 24 h. */
+  readonly idempotencyTtlMs?: number;
+  /** Time source of idempotency expiry (use the storage's clock). Default: the system clock. */
+  readonly clock?: Clock;
+  /** Logs 5xx failures (`error`) and 4xx rejections (`debug`). Default: silent. */
+  readonly logger?: Logger;
+  /** `WWW-Authenticate` challenge of 401 answers. Default `Bearer`. */
+  readonly authChallenge?: string;
+  /**
+   * Answer 404 `ROUTE_NOT_FOUND` for unknown paths under the mount point.
+   * Default `true`; set `false` to let requests fall through to later app routes.
+   */
+  readonly handleUnknownRoutes?: boolean;
+  /** The `GET /openapi.json` document's info, or `false` to leave the route out. Default `{}`. */
+  readonly openApi?: OpenApiInfoOptions | false;
+}
+
+/** {@link CartRouterOptions} with defaults applied. */
+export interface ResolvedCartRouterOptions {
+  readonly service: CartServiceApi;
+  readonly storage: IdempotencyStore;
+  readonly resolveCartId: ResolveCartId;
+  readonly bodyLimit: number;
+  readonly idempotencyTtlMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly authChallenge: string;
+  readonly handleUnknownRoutes: boolean;
+  readonly openApi: OpenApiInfoOptions | false;
+}
+
+/** Default `bodyLimit`: 16 KiB. */
+export const DEFAULT_BODY_LIMIT = 16 * 1024;
+/** Default `idempotencyTtlMs`: 24 hours. */
+export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Validates options up front and applies defaults. @throws ConfigurationError naming the option */
+export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCartRouterOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigurationError('createCartRouter needs an options object.', {
+      option: 'options',
+    });
+  }
+  const service = checkMethods(
+    options.service,
+    ['getCart', 'getItem', 'addItem', 'setQuantity', 'removeItem', 'clear', 'requestReservation'],
+    'service',
+    'a CartService',
+  );
+  if (typeof service.limits !== 'object' || service.limits === null) {
+    throw new ConfigurationError('Option "service" must be a CartService (with limits).', {
+      option: 'service',
+    });
+  }
+  const storage = checkMethods(
+    options.storage,
+    [
+      'createIdempotencyRecord',
+      'getIdempotencyRecord',
+      'putIdempotencyRecord',
+      'deleteIdempotencyRecord',
+    ],
+    'storage',
+    'a CartStorage',
+  );
+  if (options.resolveCartId !== undefined && typeof options.resolveCartId !== 'function') {
+    throw new ConfigurationError('Option "resolveCartId" must be a function.', {
+      option: 'resolveCartId',
+    });
+  }
+  const clock =
+    options.clock === undefined
+      ? systemClock
+      : checkMethods(options.clock, ['now'], 'clock', 'a Clock');
+  if (
+    options.handleUnknownRoutes !== undefined &&
+    typeof options.handleUnknownRoutes !== 'boolean'
+  ) {
+    throw new ConfigurationError('Option "handleUnknownRoutes" must be a boolean.', {
+      option: 'handleUnknownRoutes',
+    });
+  }
+  return {
+    service,
+    storage,
+    resolveCartId: options.resolveCartId ?? sharedCart,
+    bodyLimit: checkPositiveInteger(options.bodyLimit, DEFAULT_BODY_LIMIT, 'bodyLimit'),
+    idempotencyTtlMs: checkPositiveInteger(
+      options.idempotencyTtlMs,
+      DEFAULT_IDEMPOTENCY_TTL_MS,
+      'idempotencyTtlMs',
+    ),
+    clock,
+    logger: checkLogger(options.logger),
+    authChallenge:
+      options.authChallenge === undefined ? 'Bearer' : checkChallenge(options.authChallenge),
+    handleUnknownRoutes: options.handleUnknownRoutes ?? true,
+    openApi: checkOpenApi(options.openApi),
+  };
+}
+
+function checkOpenApi(value: OpenApiInfoOptions | false | undefined): OpenApiInfoOptions | false {
+  if (value === undefined) return {};
+  if (value === false) return false;
+  const ok =
+    typeof value === 'object' &&
+    value !== null &&
+    (['title', 'version', 'description'] as const).every(
+      (key) => value[key] === undefined || typeof value[key] === 'string',
+    );
+  if (!ok) {
+    throw new ConfigurationError(
+      'Option "openApi" must be false or an object with string title, version and description.',
+      { option: 'openApi' },
+    );
+  }
+  return value;
+}

@@ -1,0 +1,286 @@
+import {
+  type Cart,
+  type CartLine,
+  ErrorCode,
+  NotFoundError,
+  parseItemName,
+  type WriteOptions,
+} from '@cartkit/core';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { resolveCartOf } from './cart-resolution.js';
+import { HttpErrorCode } from './errors/http-error-codes.js';
+import { HttpProblem } from './errors/http-problem.js';
+import { problemErrorHandler } from './errors/problem-error-handler.js';
+import { createJsonBodyReader } from './http/json-body.js';
+import { PATCH_MEDIA_TYPES, POST_MEDIA_TYPES } from './http/media-types.js';
+import {
+  type EntityTagCondition,
+  etagOf,
+  expectedVersionFor,
+  notModified,
+  parseEntityTagCondition,
+} from './http/preconditions.js';
+import { type HttpResult, sendResult } from './http/respond.js';
+import { parseIdempotencyKey } from './idempotency/idempotency-key.js';
+import { IdempotentRequests } from './idempotency/idempotent-requests.js';
+import { buildOpenApiDocument } from './openapi/build-openapi-document.js';
+import { type CartRouterOptions, resolveCartRouterOptions } from './options.js';
+import { toCartItems, toItem, toReservation } from './representation.js';
+import { createRequestSchemas } from './schemas.js';
+
+type Method = 'get' | 'post' | 'patch' | 'delete';
+type Endpoint = (req: Request, res: Response) => Promise<HttpResult>;
+
+/**
+ * Creates an express `Router` with the cart API (mount it where you like, e.g.
+ * `app.use('/cart', createCartRouter({ service, storage }))`):
+ *
+ * | route | answer |
+ * | --- | --- |
+ * | `GET /items` | 200 `{ items, version }` (a cart never written: empty, version 0) |
+ * | `POST /items {name, quantity?}` | 201 `{ item, version }`, `Location` of the item |
+ * | `GET /items/:name` | 200 `{ item, version }` |
+ * | `PATCH /items/:name {quantity}` | 200 `{ item, version }` |
+ * | `DELETE /items/:name` | 204 |
+ * | `DELETE /items` | 204 (the cart is emptied) |
+ * | `POST /reserve {name}` | 202 job started, 200 already pending or reserved: `{ name, reservation, version }` |
+ * | `GET /openapi.json` | the OpenAPI 3.1 document |
+ *
+ * Cart responses carry `ETag: "<version>"`; writes honour `If-Match`; the POST
+ * routes honour `Idempotency-Key`. Every error is an RFC 9457 problem document
+ * with a stable `code`, rendered by {@link problemErrorHandler}.
+ *
+ * @throws ConfigurationError when an option is invalid (the error names it).
+ */
+export function createCartRouter(options: CartRouterOptions): Router {
+  const config = resolveCartRouterOptions(options);
+  const { service } = config;
+  const schemas = createRequestSchemas(service.limits);
+  const bodies = createJsonBodyReader(config.bodyLimit);
+  const idempotency = new IdempotentRequests({
+    store: config.storage,
+    ttlMs: config.idempotencyTtlMs,
+    clock: config.clock,
+    logger: config.logger,
+  });
+  const openApiDocument =
+    config.openApi === false
+      ? undefined
+      : buildOpenApiDocument({ ...config.openApi, limits: service.limits });
+
+  const cartOf = (req: Request) => resolveCartOf(config.resolveCartId, req);
+  const versionOf = (cartId: string) => async () => (await service.getCart(cartId)).version;
+  const ifMatch = (req: Request) => parseEntityTagCondition(req.get('if-match'), 'If-Match');
+  const writeOptions = async (
+    condition: EntityTagCondition | undefined,
+    cartId: string,
+  ): Promise<WriteOptions> => {
+    const expectedVersion = await expectedVersionFor(condition, versionOf(cartId));
+    return expectedVersion === undefined ? {} : { expectedVersion };
+  };
+  /** Item routes answer `ITEM_NOT_FOUND` also when the cart was never written. */
+  const inCart = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (NotFoundError.is(error) && error.code === ErrorCode.CART_NOT_FOUND) {
+        const itemName = parseItemName(name, service.limits);
+        throw new NotFoundError(
+          ErrorCode.ITEM_NOT_FOUND,
+          `Item "${itemName}" is not in the cart.`,
+          {
+            cause: error,
+            details: { name: itemName },
+          },
+        );
+      }
+      throw error;
+    }
+  };
+
+  const router = express.Router({ caseSensitive: true });
+
+  route(router, '/items', {
+    get: async (req) => {
+      const cartId = await cartOf(req);
+      const cart = await service.getCart(cartId);
+      return readAnswer(req, cart, toCartItems(cart));
+    },
+    post: async (req, res) => {
+      const cartId = await cartOf(req);
+      const body = await bodies.read(req, res, schemas.addItem, POST_MEDIA_TYPES);
+      const key = parseIdempotencyKey(req.get('idempotency-key'));
+      const condition = ifMatch(req);
+      const request = { key, cartId, method: 'POST', path: '/items', body: body.raw };
+      return idempotency.run(request, async () => {
+        const written = await service.addItem(
+          cartId,
+          body.value,
+          await writeOptions(condition, cartId),
+        );
+        return {
+          status: 201,
+          headers: { ...cartHeaders(written.cart), Location: itemLocation(req, written.line) },
+          body: { item: toItem(written.line), version: written.cart.version },
+        };
+      });
+    },
+    delete: async (req) => {
+      const cartId = await cartOf(req);
+      const condition = ifMatch(req);
+      const cart = await service.clear(cartId, await writeOptions(condition, cartId));
+      return { status: 204, headers: cartHeaders(cart) };
+    },
+  });
+
+  route(router, '/items/:name', {
+    get: async (req) => {
+      const cartId = await cartOf(req);
+      const name = nameParam(req);
+      const { cart, line } = await inCart(name, () => service.getItem(cartId, name));
+      return readAnswer(req, cart, { item: toItem(line), version: cart.version });
+    },
+    patch: async (req, res) => {
+      const cartId = await cartOf(req);
+      const name = nameParam(req);
+      const body = await bodies.read(req, res, schemas.setQuantity, PATCH_MEDIA_TYPES);
+      const condition = ifMatch(req);
+      const options = await writeOptions(condition, cartId);
+      const { cart, line } = await inCart(name, () =>
+        service.setQuantity(cartId, name, body.value.quantity, options),
+      );
+      return {
+        status: 200,
+        headers: cartHeaders(cart),
+        body: { item: toItem(line), version: cart.version },
+      };
+    },
+    delete: async (req) => {
+      const cartId = await cartOf(req);
+      const name = nameParam(req);
+      const condition = ifMatch(req);
+      const options = await writeOptions(condition, cartId);
+      const { cart } = await inCart(name, () => service.removeItem(cartId, name, options));
+      return { status: 204, headers: cartHeaders(cart) };
+    },
+  });
+
+  route(router, '/reserve', {
+    post: async (req, res) => {
+      const cartId = await cartOf(req);
+      const body = await bodies.read(req, res, schemas.reserve, POST_MEDIA_TYPES);
+      const key = parseIdempotencyKey(req.get('idempotency-key'));
+      const condition = ifMatch(req);
+      const request = { key, cartId, method: 'POST', path: '/reserve', body: body.raw };
+      return idempotency.run(request, async () => {
+        const options = await writeOptions(condition, cartId);
+        const { cart, line, created } = await inCart(body.value.name, () =>
+          service.requestReservation(cartId, body.value.name, options),
+        );
+        if (line.reservation === null) {
+          throw new HttpProblem(500, HttpErrorCode.INTERNAL_ERROR, 'An unexpected error occurred.');
+        }
+        return {
+          status: created ? 202 : 200,
+          headers: { ...cartHeaders(cart), Location: itemLocation(req, line) },
+          body: {
+            name: line.name,
+            reservation: toReservation(line.reservation),
+            version: cart.version,
+          },
+        };
+      });
+    },
+  });
+
+  if (openApiDocument !== undefined) {
+    route(router, '/openapi.json', {
+      get: async (req) => ({
+        status: 200,
+        headers: {},
+        body: { ...openApiDocument, servers: [{ url: req.baseUrl === '' ? '/' : req.baseUrl }] },
+      }),
+    });
+  }
+
+  if (config.handleUnknownRoutes) {
+    router.use((req, _res, next) => {
+      next(
+        new HttpProblem(
+          404,
+          HttpErrorCode.ROUTE_NOT_FOUND,
+          `No cart API route matches ${req.method} ${req.path}.`,
+        ),
+      );
+    });
+  }
+  router.use(problemErrorHandler({ logger: config.logger, authChallenge: config.authChallenge }));
+  return router;
+}
+
+/** Mounts `endpoints` on `path`; other methods get 405 with `Allow`, OPTIONS gets 204. */
+function route(router: Router, path: string, endpoints: Partial<Record<Method, Endpoint>>): void {
+  const chain = router.route(path);
+  const methods: string[] = [];
+  for (const [method, endpoint] of Object.entries(endpoints) as [Method, Endpoint][]) {
+    chain[method](handle(endpoint));
+    methods.push(method.toUpperCase());
+    if (method === 'get') methods.push('HEAD');
+  }
+  const allow = [...methods, 'OPTIONS'].join(', ');
+  chain.all((req, res, next) => {
+    if (req.method === 'OPTIONS') {
+      res.status(204).setHeader('Allow', allow);
+      res.end();
+      return;
+    }
+    next(
+      new HttpProblem(
+        405,
+        HttpErrorCode.METHOD_NOT_ALLOWED,
+        `${req.method} is not allowed here; use ${allow}.`,
+        { headers: { Allow: allow } },
+      ),
+    );
+  });
+}
+
+/** Runs an endpoint and sends its result; errors go to the problem+json middleware. */
+function handle(endpoint: Endpoint): RequestHandler {
+  return (req, res, next) => {
+    endpoint(req, res).then(
+      (result) => sendResult(res, result),
+      (error: unknown) => next(error),
+    );
+  };
+}
+
+/** 200 with the cart's headers, or 304 when `If-None-Match` still matches. */
+function readAnswer(req: Request, cart: Cart, body: unknown): HttpResult {
+  const headers = cartHeaders(cart);
+  const condition = lenientCondition(req.get('if-none-match'));
+  if (notModified(condition, cart.version)) return { status: 304, headers };
+  return { status: 200, headers, body };
+}
+
+/** A malformed `If-None-Match` is ignored: the client simply gets the full answer. */
+function lenientCondition(value: string | undefined): EntityTagCondition | undefined {
+  try {
+    return parseEntityTagCondition(value, 'If-None-Match');
+  } catch {
+    return undefined;
+  }
+}
+
+function cartHeaders(cart: Cart): Record<string, string> {
+  return { ETag: etagOf(cart.version), 'Cache-Control': 'private, no-cache' };
+}
+
+function itemLocation(req: Request, line: CartLine): string {
+  return `${req.baseUrl}/items/${encodeURIComponent(line.name)}`;
+}
+
+function nameParam(req: Request): string {
+  const name: unknown = req.params.name;
+  return typeof name === 'string' ? name : '';
+}

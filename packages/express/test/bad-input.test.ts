@@ -1,0 +1,531 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiRequest, type CartApi, startCartApi } from './support/cart-api.js';
+
+/** One request the API must refuse, and how. */
+interface Rejection {
+  readonly title: string;
+  readonly method: string;
+  readonly path: string;
+  readonly request?: ApiRequest;
+  readonly status: number;
+  readonly code: string;
+}
+
+const json = (value: unknown, headers: Record<string, string> = {}): ApiRequest => ({
+  json: value,
+  headers,
+});
+const raw = (
+  body: string | Uint8Array,
+  contentType?: string,
+  headers: Record<string, string> = {},
+): ApiRequest => ({
+  body,
+  headers: contentType === undefined ? headers : { 'content-type': contentType, ...headers },
+});
+
+const REJECTIONS: readonly Rejection[] = [
+  // bodies: syntax, media type, size
+  {
+    title: 'malformed JSON',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":', 'application/json'),
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
+  {
+    title: 'a JSON string body',
+    method: 'POST',
+    path: '/items',
+    request: raw('"Apple"', 'application/json'),
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
+  {
+    title: 'a JSON null body',
+    method: 'POST',
+    path: '/items',
+    request: raw('null', 'application/json'),
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
+  {
+    title: 'an empty JSON body',
+    method: 'POST',
+    path: '/items',
+    request: raw('', 'application/json'),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a JSON array body',
+    method: 'POST',
+    path: '/items',
+    request: json([{ name: 'Pear' }]),
+    status: 400,
+    code: 'INVALID_BODY',
+  },
+  {
+    title: 'text/plain',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear"}', 'text/plain'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'a form body',
+    method: 'POST',
+    path: '/items',
+    request: raw('name=Pear', 'application/x-www-form-urlencoded'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'no content type',
+    method: 'POST',
+    path: '/items',
+    request: raw(new TextEncoder().encode('{"name":"Pear"}')),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'no body at all',
+    method: 'POST',
+    path: '/reserve',
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'a non-UTF charset',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear"}', 'application/json; charset=latin1'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'an unknown content encoding',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear"}', 'application/json', { 'content-encoding': 'bogus' }),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'a gzip header on a plain body',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear"}', 'application/json', { 'content-encoding': 'gzip' }),
+    status: 400,
+    code: 'BAD_REQUEST',
+  },
+  {
+    title: 'a body over the limit',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'x'.repeat(17 * 1024) }),
+    status: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+  },
+  // shape: unknown properties, no mass assignment
+  {
+    title: 'an unknown property',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', price: 1 }),
+    status: 400,
+    code: 'UNKNOWN_PROPERTY',
+  },
+  {
+    title: 'a __proto__ property',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear","__proto__":{"quantity":5}}', 'application/json'),
+    status: 400,
+    code: 'UNKNOWN_PROPERTY',
+  },
+  {
+    title: 'a reservation smuggled into an add',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', reservation: { status: 'reserved' } }),
+    status: 400,
+    code: 'UNKNOWN_PROPERTY',
+  },
+  {
+    title: 'a name smuggled into a quantity change',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: json({ quantity: 2, name: 'Pear' }),
+    status: 400,
+    code: 'UNKNOWN_PROPERTY',
+  },
+  {
+    title: 'a quantity smuggled into a reservation',
+    method: 'POST',
+    path: '/reserve',
+    request: json({ name: 'Apple', quantity: 3 }),
+    status: 400,
+    code: 'UNKNOWN_PROPERTY',
+  },
+  // names (core rules)
+  {
+    title: 'a missing name',
+    method: 'POST',
+    path: '/items',
+    request: json({ quantity: 1 }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a numeric name',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 5 }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'an empty name',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: '' }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a blank name',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: '   ' }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a name with a control character',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pe\u0000ar' }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a name over the length limit',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'x'.repeat(201) }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a blank name in the path',
+    method: 'DELETE',
+    path: '/items/%20%20',
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a control character in the path',
+    method: 'GET',
+    path: '/items/a%00b',
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'malformed percent-encoding in the path',
+    method: 'GET',
+    path: '/items/%E0%A4%A',
+    status: 400,
+    code: 'MALFORMED_URI',
+  },
+  {
+    title: 'a missing reservation name',
+    method: 'POST',
+    path: '/reserve',
+    request: json({}),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  // quantities (core rules)
+  {
+    title: 'a zero quantity',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', quantity: 0 }),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'a negative quantity',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: json({ quantity: -1 }),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'a fractional quantity',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', quantity: 1.5 }),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'a quantity as a string',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', quantity: '2' }),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'an unsafe integer quantity',
+    method: 'POST',
+    path: '/items',
+    request: raw('{"name":"Pear","quantity":1e300}', 'application/json'),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'a missing quantity in a change',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: json({}),
+    status: 400,
+    code: 'INVALID_QUANTITY',
+  },
+  {
+    title: 'a quantity over the limit',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear', quantity: 10_001 }),
+    status: 400,
+    code: 'QUANTITY_LIMIT_EXCEEDED',
+  },
+  {
+    title: 'an add that takes a line over the limit',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Apple', quantity: 10_000 }),
+    status: 400,
+    code: 'QUANTITY_LIMIT_EXCEEDED',
+  },
+  {
+    title: 'a line over the line limit',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Cherry' }),
+    status: 400,
+    code: 'CART_LINE_LIMIT_EXCEEDED',
+  },
+  // items that are not there
+  {
+    title: 'reserving an item not in the cart',
+    method: 'POST',
+    path: '/reserve',
+    request: json({ name: 'Durian' }),
+    status: 404,
+    code: 'ITEM_NOT_FOUND',
+  },
+  {
+    title: 'reading an item not in the cart',
+    method: 'GET',
+    path: '/items/Durian',
+    status: 404,
+    code: 'ITEM_NOT_FOUND',
+  },
+  {
+    title: 'changing an item not in the cart',
+    method: 'PATCH',
+    path: '/items/Durian',
+    request: json({ quantity: 2 }),
+    status: 404,
+    code: 'ITEM_NOT_FOUND',
+  },
+  {
+    title: 'removing an item not in the cart',
+    method: 'DELETE',
+    path: '/items/Durian',
+    status: 404,
+    code: 'ITEM_NOT_FOUND',
+  },
+  // routes and methods
+  { title: 'an unknown route', method: 'GET', path: '/nope', status: 404, code: 'ROUTE_NOT_FOUND' },
+  {
+    title: 'a route in the wrong case',
+    method: 'GET',
+    path: '/ITEMS',
+    status: 404,
+    code: 'ROUTE_NOT_FOUND',
+  },
+  {
+    title: 'a path below an item',
+    method: 'DELETE',
+    path: '/items/Apple/extra',
+    status: 404,
+    code: 'ROUTE_NOT_FOUND',
+  },
+  {
+    title: 'PUT on the items',
+    method: 'PUT',
+    path: '/items',
+    request: json({ name: 'Pear' }),
+    status: 405,
+    code: 'METHOD_NOT_ALLOWED',
+  },
+  {
+    title: 'POST on an item',
+    method: 'POST',
+    path: '/items/Apple',
+    request: json({ quantity: 2 }),
+    status: 405,
+    code: 'METHOD_NOT_ALLOWED',
+  },
+  {
+    title: 'DELETE on reserve',
+    method: 'DELETE',
+    path: '/reserve',
+    status: 405,
+    code: 'METHOD_NOT_ALLOWED',
+  },
+  {
+    title: 'PATCH with text/plain',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: raw('{"quantity":2}', 'text/plain'),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  // preconditions and idempotency keys
+  {
+    title: 'a malformed If-Match',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear' }, { 'if-match': '3' }),
+    status: 400,
+    code: 'INVALID_PRECONDITION',
+  },
+  {
+    title: 'an empty If-Match list',
+    method: 'DELETE',
+    path: '/items',
+    request: { headers: { 'if-match': ' , ' } },
+    status: 400,
+    code: 'INVALID_PRECONDITION',
+  },
+  {
+    title: 'a stale If-Match',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear' }, { 'if-match': '"1"' }),
+    status: 412,
+    code: 'VERSION_MISMATCH',
+  },
+  {
+    title: 'a weak If-Match',
+    method: 'DELETE',
+    path: '/items',
+    request: { headers: { 'if-match': 'W/"2"' } },
+    status: 412,
+    code: 'VERSION_MISMATCH',
+  },
+  {
+    title: 'a stale If-Match on a change',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: json({ quantity: 5 }, { 'if-match': '"0"' }),
+    status: 412,
+    code: 'VERSION_MISMATCH',
+  },
+  {
+    title: 'an Idempotency-Key with a space',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear' }, { 'idempotency-key': 'a b' }),
+    status: 400,
+    code: 'INVALID_IDEMPOTENCY_KEY',
+  },
+  {
+    title: 'an empty quoted Idempotency-Key',
+    method: 'POST',
+    path: '/reserve',
+    request: json({ name: 'Apple' }, { 'idempotency-key': '""' }),
+    status: 400,
+    code: 'INVALID_IDEMPOTENCY_KEY',
+  },
+  {
+    title: 'an Idempotency-Key over 255 characters',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Pear' }, { 'idempotency-key': 'k'.repeat(256) }),
+    status: 400,
+    code: 'INVALID_IDEMPOTENCY_KEY',
+  },
+];
+
+describe('bad input', () => {
+  let api: CartApi;
+  let before: Awaited<ReturnType<CartApi['stored']>>;
+
+  beforeAll(async () => {
+    api = await startCartApi({ cart: { limits: { maxLines: 2 } } });
+    expect((await api.post('/items', { name: 'Apple' })).status).toBe(201);
+    expect((await api.post('/items', { name: 'Banana' })).status).toBe(201);
+    await api.runtime.scheduler.whenIdle();
+    before = await api.stored();
+    expect(before.version).toBe(4); // two adds, two reservations recorded
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it.each(REJECTIONS)(
+    'refuses $title with $status $code and changes nothing',
+    async (rejection) => {
+      const res = await api.request(rejection.method, rejection.path, rejection.request);
+      expect({ status: res.status, code: res.body?.code }).toEqual({
+        status: rejection.status,
+        code: rejection.code,
+      });
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.body).toMatchObject({ type: 'about:blank', status: rejection.status });
+      expect(res.body.detail).toEqual(expect.any(String));
+      expect(res.text).not.toMatch(/\bat .*\.(ts|js):\d+/); // no stack trace
+      expect(res.body).not.toHaveProperty('stack');
+      await api.runtime.scheduler.whenIdle();
+      expect(await api.stored()).toEqual(before);
+    },
+  );
+
+  it('sends Allow with 405 and answers OPTIONS with the methods of a route', async () => {
+    const put = await api.request('PUT', '/items', { json: { name: 'Pear' } });
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST, DELETE, OPTIONS');
+    const options = await api.request('OPTIONS', '/items/Apple');
+    expect(options.status).toBe(204);
+    expect(options.headers.get('allow')).toBe('GET, HEAD, PATCH, DELETE, OPTIONS');
+  });
+
+  it('lists every body problem with a JSON pointer', async () => {
+    const res = await api.post('/items', { name: 7, quantity: 0, 'a/b~c': true });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_ITEM_NAME');
+    expect(res.body.errors).toEqual([
+      { pointer: '/name', code: 'INVALID_ITEM_NAME', detail: 'Item name must be a string.' },
+      {
+        pointer: '/quantity',
+        code: 'INVALID_QUANTITY',
+        detail: 'Quantity must be a positive integer.',
+      },
+      { pointer: '/a~1b~0c', code: 'UNKNOWN_PROPERTY', detail: 'Unknown property "a/b~c".' },
+    ]);
+  });
+
+  it('names the limit of a body that is too large', async () => {
+    const res = await api.post('/items', { name: 'x'.repeat(20_000) });
+    expect(res.status).toBe(413);
+    expect(res.body.limit).toBe(16 * 1024);
+  });
+});

@@ -1,0 +1,137 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CartApi, startCartApi } from './support/cart-api.js';
+
+let api: CartApi;
+afterEach(async () => {
+  await api?.close();
+});
+
+describe('ETag and If-Match', () => {
+  it('tags every cart response with the cart version', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    expect((await api.get('/items')).headers.get('etag')).toBe('"0"');
+    expect((await api.post('/items', { name: 'Apple' })).headers.get('etag')).toBe('"1"');
+    expect((await api.get('/items/Apple')).headers.get('etag')).toBe('"1"');
+    const patched = await api.request('PATCH', '/items/Apple', { json: { quantity: 4 } });
+    expect(patched.headers.get('etag')).toBe('"2"');
+    expect(patched.body.version).toBe(2);
+    const removed = await api.request('DELETE', '/items/Apple');
+    expect(removed.status).toBe(204);
+    expect(removed.headers.get('etag')).toBe('"3"');
+    expect(removed.text).toBe('');
+  });
+
+  it('does not require If-Match (no 428)', async () => {
+    api = await startCartApi();
+    expect((await api.post('/items', { name: 'Apple' })).status).toBe(201);
+    expect((await api.request('PATCH', '/items/Apple', { json: { quantity: 2 } })).status).toBe(
+      200,
+    );
+    expect((await api.post('/reserve', { name: 'Apple' })).status).toBe(200);
+    expect((await api.request('DELETE', '/items/Apple')).status).toBe(204);
+    expect((await api.request('DELETE', '/items')).status).toBe(204);
+  });
+
+  it('writes when If-Match names the current version and refuses a stale one with 412', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    const first = await api.post('/items', { name: 'Apple' }, { 'if-match': '"0"' });
+    expect(first.status).toBe(201);
+    const etag = first.headers.get('etag') ?? '';
+
+    const changed = await api.request('PATCH', '/items/Apple', {
+      json: { quantity: 3 },
+      headers: { 'if-match': etag },
+    });
+    expect(changed.status).toBe(200);
+    const stored = await api.stored();
+
+    for (const [method, path, json] of [
+      ['POST', '/items', { name: 'Pear' }],
+      ['PATCH', '/items/Apple', { quantity: 9 }],
+      ['DELETE', '/items/Apple', undefined],
+      ['DELETE', '/items', undefined],
+      ['POST', '/reserve', { name: 'Apple' }],
+    ] as const) {
+      const res = await api.request(method, path, {
+        ...(json === undefined ? {} : { json }),
+        headers: { 'if-match': etag },
+      });
+      expect({ method, path, status: res.status, code: res.body.code }).toEqual({
+        method,
+        path,
+        status: 412,
+        code: 'VERSION_MISMATCH',
+      });
+      expect(res.body.currentVersion).toBe(2);
+    }
+    expect(await api.stored()).toEqual(stored);
+  });
+
+  it('accepts a list of entity tags that includes the current version', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    const res = await api.post('/items', { name: 'Pear' }, { 'if-match': '"7", W/"1", "1"' });
+    expect(res.status).toBe(201);
+    const stale = await api.post('/items', { name: 'Fig' }, { 'if-match': '"7", "1"' });
+    expect(stale.status).toBe(412);
+  });
+
+  it('treats If-Match: * as "the cart exists"', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    const before = await api.post('/items', { name: 'Apple' }, { 'if-match': '*' });
+    expect(before.status).toBe(412);
+    expect(before.body.code).toBe('VERSION_MISMATCH');
+    await api.post('/items', { name: 'Apple' });
+    expect((await api.post('/items', { name: 'Pear' }, { 'if-match': '*' })).status).toBe(201);
+  });
+
+  it('lets exactly one of many writers holding the same ETag win', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        api.request('PATCH', '/items/Apple', {
+          json: { quantity: i + 2 },
+          headers: { 'if-match': '"1"' },
+        }),
+      ),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 412)).toHaveLength(19);
+    expect((await api.stored()).version).toBe(2);
+  });
+
+  it('answers 304 to If-None-Match while the cart is unchanged', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    const unchanged = await api.get('/items', { 'if-none-match': '"1"' });
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.headers.get('etag')).toBe('"1"');
+    expect(unchanged.text).toBe('');
+    expect((await api.get('/items/Apple', { 'if-none-match': 'W/"1"' })).status).toBe(304);
+    await api.post('/items', { name: 'Apple' });
+    expect((await api.get('/items', { 'if-none-match': '"1"' })).status).toBe(200);
+    expect((await api.get('/items', { 'if-none-match': 'garbage' })).status).toBe(200);
+  });
+});
+
+describe('concurrent writers', () => {
+  it('loses no update: 200 concurrent adds of one name end at quantity 200', async () => {
+    api = await startCartApi();
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => api.post('/items', { name: 'Apple' })),
+    );
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    const versions = new Set(results.map((r) => r.headers.get('etag')));
+    expect(versions.size).toBe(200);
+    const quantities = results.map((r) => r.body.item.quantity).sort((a, b) => a - b);
+    expect(quantities).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+
+    await api.runtime.scheduler.whenIdle();
+    const listed = await api.get('/items');
+    expect(listed.body.items).toHaveLength(1);
+    expect(listed.body.items[0]).toMatchObject({ name: 'Apple', quantity: 200 });
+    expect(listed.body.items[0].reservation).toMatchObject({ status: 'reserved', quantity: 200 });
+  });
+});

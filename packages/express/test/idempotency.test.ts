@@ -1,0 +1,136 @@
+import { FakeClock } from '@cartkit/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CartApi, startCartApi } from './support/cart-api.js';
+import { GatedStorage } from './support/gated-storage.js';
+
+let api: CartApi;
+afterEach(async () => {
+  await api?.close();
+});
+
+const key = (value: string) => ({ 'idempotency-key': value });
+
+describe('Idempotency-Key on POST /items', () => {
+  it('replays the first response to a retry and changes nothing', async () => {
+    api = await startCartApi();
+    const first = await api.post('/items', { name: 'Apple', quantity: 2 }, key('k-1'));
+    expect(first.status).toBe(201);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    await api.runtime.scheduler.whenIdle();
+    const stored = await api.stored();
+
+    const retry = await api.post('/items', { quantity: 2, name: 'Apple' }, key('"k-1"'));
+    expect(retry.status).toBe(201);
+    expect(retry.body).toEqual(first.body);
+    expect(retry.headers.get('etag')).toBe(first.headers.get('etag'));
+    expect(retry.headers.get('location')).toBe(first.headers.get('location'));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(await api.stored()).toEqual(stored);
+    expect((await api.get('/items')).body.items[0].quantity).toBe(2);
+  });
+
+  it('runs requests with different keys (or none) each time', async () => {
+    api = await startCartApi();
+    await api.post('/items', { name: 'Apple' }, key('a'));
+    await api.post('/items', { name: 'Apple' }, key('b'));
+    await api.post('/items', { name: 'Apple' });
+    expect((await api.get('/items')).body.items[0].quantity).toBe(3);
+  });
+
+  it('refuses the same key with another body or path with 422', async () => {
+    api = await startCartApi();
+    expect((await api.post('/items', { name: 'Apple' }, key('k-2'))).status).toBe(201);
+    await api.runtime.scheduler.whenIdle();
+    const stored = await api.stored();
+
+    const otherBody = await api.post('/items', { name: 'Apple', quantity: 5 }, key('k-2'));
+    expect(otherBody.status).toBe(422);
+    expect(otherBody.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const otherPath = await api.post('/reserve', { name: 'Apple' }, key('k-2'));
+    expect(otherPath.status).toBe(422);
+    expect(otherPath.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(await api.stored()).toEqual(stored);
+  });
+
+  it('answers 409 while the first request is still running, then replays it', async () => {
+    const storage = new GatedStorage();
+    api = await startCartApi({ storage });
+    const gate = storage.holdNextSave();
+    const first = api.post('/items', { name: 'Apple' }, key('slow'));
+    await gate.reached;
+
+    const concurrent = await api.post('/items', { name: 'Apple' }, key('slow'));
+    expect(concurrent.status).toBe(409);
+    expect(concurrent.body.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    expect(concurrent.headers.get('retry-after')).toBe('1');
+    const otherBody = await api.post('/items', { name: 'Pear' }, key('slow'));
+    expect(otherBody.status).toBe(422);
+
+    gate.open();
+    expect((await first).status).toBe(201);
+    const retry = await api.post('/items', { name: 'Apple' }, key('slow'));
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api.get('/items')).body.items).toMatchObject([{ name: 'Apple', quantity: 1 }]);
+  });
+
+  it('releases the key when the first request fails, so a corrected retry runs', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    const failed = await api.post('/reserve', { name: 'Apple' }, key('k-3'));
+    expect(failed.status).toBe(404);
+    await api.post('/items', { name: 'Apple' });
+
+    const retried = await api.post('/reserve', { name: 'Apple' }, key('k-3'));
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  it('leaves the key alone when the request is refused before it runs', async () => {
+    api = await startCartApi();
+    const invalid = await api.post('/items', { name: 'Apple', quantity: 0 }, key('k-4'));
+    expect(invalid.status).toBe(400);
+    const stale = await api.post('/items', { name: 'Apple' }, { ...key('k-4'), 'if-match': '"9"' });
+    expect(stale.status).toBe(412);
+    const valid = await api.post('/items', { name: 'Apple' }, key('k-4'));
+    expect(valid.status).toBe(201);
+    expect(valid.headers.get('idempotent-replayed')).toBeNull();
+    expect(await api.storage.getIdempotencyRecord('http:7:default:k-4')).toMatchObject({
+      status: 'completed',
+      response: { status: 201 },
+    });
+  });
+
+  it('forgets keys after the TTL', async () => {
+    const clock = new FakeClock(Date.now());
+    const storage = new GatedStorage({ clock });
+    api = await startCartApi({ storage, router: { clock, idempotencyTtlMs: 60_000 } });
+    await api.post('/items', { name: 'Apple' }, key('k-5'));
+    await clock.advance(59_999);
+    expect(
+      (await api.post('/items', { name: 'Apple' }, key('k-5'))).headers.get('idempotent-replayed'),
+    ).toBe('true');
+    await clock.advance(1);
+    const after = await api.post('/items', { name: 'Apple' }, key('k-5'));
+    expect(after.headers.get('idempotent-replayed')).toBeNull();
+    expect(after.body.item.quantity).toBe(2);
+  });
+});
+
+describe('Idempotency-Key on POST /reserve', () => {
+  it('replays 202 (not 200) to a retry of the request that started the job', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    const first = await api.post('/reserve', { name: 'Apple' }, key('r-1'));
+    expect(first.status).toBe(202);
+    expect(first.body.reservation.status).toBe('pending');
+    await api.runtime.scheduler.whenIdle();
+
+    const retry = await api.post('/reserve', { name: 'Apple' }, key('r-1'));
+    expect(retry.status).toBe(202);
+    expect(retry.body).toEqual(first.body);
+    const fresh = await api.post('/reserve', { name: 'Apple' });
+    expect(fresh.status).toBe(200);
+    expect(fresh.body.reservation.status).toBe('reserved');
+    expect(api.reserver.distinctReservations).toBe(1);
+  });
+});
