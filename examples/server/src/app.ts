@@ -35,6 +35,15 @@ export function createApp(deps: AppDependencies): Express {
     pinoHttp({
       logger: deps.logger,
       genReqId: (req) => (req as { id?: string }).id ?? '',
+      // One compact line per request: no headers (they may carry credentials).
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
       customLogLevel: (_req, res, error) =>
         error !== undefined || res.statusCode >= 500
           ? 'error'
