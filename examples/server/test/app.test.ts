@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { createCart } from '@cartkit/core';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { readConfig } from '../src/config.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+async function serve(ready: { value: boolean }) {
+  const cart = await createCart();
+  const app = createApp({
+    service: cart.service,
+    storage: cart.storage,
+    logger: pino({ level: 'silent' }),
+    cartIdentity: 'shared',
+    rateLimitPerMinute: 0,
+    isReady: () => ready.value,
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  closers.push(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await cart.close();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('example app', () => {
+  it('answers liveness always and readiness until shutdown begins', async () => {
+    const ready = { value: true };
+    const url = await serve(ready);
+    expect((await fetch(`${url}/health/ready`)).status).toBe(200);
+    ready.value = false;
+    const notReady = await fetch(`${url}/health/ready`);
+    expect(notReady.status).toBe(503);
+    expect(notReady.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(await notReady.json()).toMatchObject({ status: 503, code: 'SHUTTING_DOWN' });
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
+    const url = await serve({ value: true });
+    const kept = await fetch(`${url}/items`, { headers: { 'x-request-id': 'abc-123' } });
+    expect(kept.headers.get('x-request-id')).toBe('abc-123');
+    const replaced = await fetch(`${url}/items`, { headers: { 'x-request-id': 'x'.repeat(300) } });
+    expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('sends security headers and no X-Powered-By', async () => {
+    const url = await serve({ value: true });
+    const res = await fetch(`${url}/items`);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+});
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    expect(readConfig({})).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      databasePath: './data/cartkit.db',
+      reservationUrl: undefined,
+      logLevel: 'info',
+      rateLimitPerMinute: 600,
+      cartIdentity: 'shared',
+      shutdownTimeoutMs: 10_000,
+      demoLatencyMs: 200,
+    });
+  });
+
+  it('accepts file and sqlite URLs for DATABASE_URL', () => {
+    expect(readConfig({ DATABASE_URL: 'file:/tmp/a%20b.db' }).databasePath).toBe('/tmp/a b.db');
+    expect(readConfig({ DATABASE_URL: 'sqlite:///var/cart.db' }).databasePath).toBe('/var/cart.db');
+  });
+
+  it('refuses invalid settings, listing each', () => {
+    expect(() => readConfig({ PORT: 'abc', RESERVATION_URL: 'ftp://x', CART_IDENTITY: 'cookie' })).toThrow(
+      /PORT[\s\S]*RESERVATION_URL[\s\S]*CART_IDENTITY/,
+    );
+    expect(() => readConfig({ RATE_LIMIT_PER_MINUTE: '-1' })).toThrow(/RATE_LIMIT_PER_MINUTE/);
+  });
+});
