@@ -4,9 +4,13 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const benches = readdirSync(here).filter((f) => f.endsWith('.mjs') && f !== 'run.mjs').sort();
+const benches = readdirSync(here)
+  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
+  .sort();
 for (const file of benches) {
   console.log(`\n== ${file}`);
-  const { status } = spawnSync(process.execPath, [`${here}${file}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const { status } = spawnSync(process.execPath, [`${here}${file}`, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   if (status !== 0) process.exit(status ?? 1);
 }

@@ -12,17 +12,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CartService, MemoryCartStorage } from '@cartkit/core';
 import { createSqliteCartStorage } from '@cartkit/storage-sqlite';
+import { inertScheduler } from '@cartkit/testing';
 import { Bench } from 'tinybench';
 
 const { values } = parseArgs({ options: { time: { type: 'string', default: '2000' } } });
 const time = Number(values.time);
 
-const inertScheduler = {
-  start: async () => {},
-  enqueue: () => {},
-  whenIdle: async () => {},
-  stop: async () => {},
-};
 const IN_FLIGHT = 100;
 
 /** The scenarios: name, adds per call, and the call itself. */

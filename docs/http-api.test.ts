@@ -1,18 +1,23 @@
 // Keeps docs/http-api.md true to the OpenAPI document the router serves.
 import { readFileSync } from 'node:fs';
-import { HttpErrorCode, buildOpenApiDocument } from '@cartkit/express';
+import { buildOpenApiDocument, HttpErrorCode } from '@cartkit/express';
 import { describe, expect, it } from 'vitest';
 
 const page = readFileSync(new URL('./http-api.md', import.meta.url), 'utf8');
 const METHODS = ['get', 'put', 'post', 'patch', 'delete', 'head', 'options'];
 
 function documentedOperations(): Map<string, string> {
-  const doc = buildOpenApiDocument({}) as { paths: Record<string, Record<string, { responses?: object }>> };
+  const doc = buildOpenApiDocument({}) as {
+    paths: Record<string, Record<string, { responses?: object }>>;
+  };
   const operations = new Map<string, string>();
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
       if (!METHODS.includes(method) || op.responses === undefined) continue;
-      operations.set(`${method.toUpperCase()} ${path}`, Object.keys(op.responses).sort().join(', '));
+      operations.set(
+        `${method.toUpperCase()} ${path}`,
+        Object.keys(op.responses).sort().join(', '),
+      );
     }
   }
   return operations;

@@ -1,3 +1,4 @@
+import { inertScheduler } from '@cartkit/testing';
 import { describe, expect, it } from 'vitest';
 import {
   CartError,
@@ -8,16 +9,8 @@ import {
   ErrorCode,
   MemoryCartStorage,
   NotFoundError,
-  type Scheduler,
   ValidationError,
 } from '../src/index.js';
-
-const inertScheduler: Scheduler = {
-  start: async () => {},
-  enqueue: () => {},
-  whenIdle: async () => {},
-  stop: async () => {},
-};
 
 function setup(options: Partial<ConstructorParameters<typeof CartService>[0]> = {}) {
   const storage: CartStorage = new MemoryCartStorage();

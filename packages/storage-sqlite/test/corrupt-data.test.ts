@@ -4,9 +4,9 @@ import {
   ErrorCode,
   newJob,
   type ReservationJob,
-  type Scheduler,
   StorageError,
 } from '@cartkit/core';
+import { inertScheduler } from '@cartkit/testing';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keys } from '../src/documents.js';
 import { createSqliteCartStorage, type SqliteCartStorage } from '../src/index.js';
@@ -19,12 +19,6 @@ const job = (id: string, runAt = 5): ReservationJob => ({
   ...newJob({ id, kind: 'reserve', cartId: 'c1', itemName: 'A', quantity: 1, now: runAt }),
 });
 const entry = (value: unknown) => JSON.stringify({ value });
-const inertScheduler: Scheduler = {
-  start: async () => {},
-  enqueue: () => {},
-  whenIdle: async () => {},
-  stop: async () => {},
-};
 
 async function corruption(promise: Promise<unknown>, key: string): Promise<StorageError> {
   const error = await promise.then(

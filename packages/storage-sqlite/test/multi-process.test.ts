@@ -1,15 +1,9 @@
-import { CartService, ErrorCode, type Scheduler, StorageError } from '@cartkit/core';
+import { CartService, ErrorCode, StorageError } from '@cartkit/core';
+import { inertScheduler } from '@cartkit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSqliteCartStorage } from '../src/index.js';
 import { assertPackageBuilt, killFixtures, startFixture } from './support/fixtures.js';
 import { createTempDir } from './support/temp-dir.js';
-
-const inertScheduler: Scheduler = {
-  start: async () => {},
-  enqueue: () => {},
-  whenIdle: async () => {},
-  stop: async () => {},
-};
 
 describe('two processes writing one cart on one database file', () => {
   const dir = createTempDir();

@@ -12,6 +12,7 @@ export {
   type FakeReservationStats,
   startFakeReservationService,
 } from './fake-reservation-service.js';
+export { inertScheduler } from './inert-scheduler.js';
 export { seededRandom } from './seeded-random.js';
 export {
   type ReserverCapabilities,

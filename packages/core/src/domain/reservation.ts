@@ -100,6 +100,13 @@ export function afterQuantityChange(
   return { line: { ...after, reservation: null }, jobs: release };
 }
 
+/** Applies `patch` to the line's reservation (if it has one), stamping `updatedAt`. */
+function patchReservation(line: CartLine, patch: Partial<LineReservation>, now: number): CartLine {
+  const r = line.reservation;
+  if (r === null) return line;
+  return { ...line, reservation: { ...r, ...patch, updatedAt: iso(now) } };
+}
+
 /** Marks the line's reservation `reserved` with the external id. */
 export function markReserved(
   line: CartLine,
@@ -107,19 +114,11 @@ export function markReserved(
   attempts: number,
   now: number,
 ): CartLine {
-  const r = line.reservation;
-  if (r === null) return line;
-  return {
-    ...line,
-    reservation: {
-      ...r,
-      status: 'reserved',
-      reservationId,
-      attempts,
-      lastError: null,
-      updatedAt: iso(now),
-    },
-  };
+  return patchReservation(
+    line,
+    { status: 'reserved', reservationId, attempts, lastError: null },
+    now,
+  );
 }
 
 /** Records a failed attempt that will be retried: stays `pending`, with attempts and last error. */
@@ -129,9 +128,7 @@ export function markRetrying(
   attempts: number,
   now: number,
 ): CartLine {
-  const r = line.reservation;
-  if (r === null) return line;
-  return { ...line, reservation: { ...r, attempts, lastError: failure, updatedAt: iso(now) } };
+  return patchReservation(line, { attempts, lastError: failure }, now);
 }
 
 /** Marks the line's reservation `failed` with the last error. */
@@ -141,10 +138,5 @@ export function markFailed(
   attempts: number,
   now: number,
 ): CartLine {
-  const r = line.reservation;
-  if (r === null) return line;
-  return {
-    ...line,
-    reservation: { ...r, status: 'failed', attempts, lastError: failure, updatedAt: iso(now) },
-  };
+  return patchReservation(line, { status: 'failed', attempts, lastError: failure }, now);
 }

@@ -9,9 +9,9 @@ import {
   type IdempotencyRecord,
   newJob,
   type ReservationJob,
-  type Scheduler,
 } from '@cartkit/core';
 import { FakeClock } from '../fake-clock.js';
+import { inertScheduler } from '../inert-scheduler.js';
 import type { TestApi } from './test-api.js';
 
 /** What a storage factory is given. */
@@ -31,14 +31,6 @@ export interface StorageCapabilities {
    */
   readonly reopen?: (previous: CartStorage, context: StorageFactoryContext) => Promise<CartStorage>;
 }
-
-/** A scheduler that accepts jobs and runs none: the suite tests storage, not scheduling. */
-const inertScheduler: Scheduler = {
-  start: async () => {},
-  enqueue: () => {},
-  whenIdle: async () => {},
-  stop: async () => {},
-};
 
 const at = '2026-01-01T00:00:00.000Z';
 
