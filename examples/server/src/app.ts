@@ -31,6 +31,12 @@ export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestId());
+  // While draining, every response closes its connection, so busy keep-alive
+  // connections finish their request and go away instead of taking new ones.
+  app.use((_req, res, next) => {
+    if (!deps.isReady()) res.setHeader('Connection', 'close');
+    next();
+  });
   app.use(
     pinoHttp({
       logger: deps.logger,

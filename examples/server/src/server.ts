@@ -61,15 +61,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = () => {
     shuttingDown ??= (async () => {
+      const deadline = Date.now() + config.shutdownTimeoutMs;
       ready = false;
       logger.info('shutting down: finishing in-flight requests');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // Responses now carry `Connection: close`; drop each connection as it goes idle.
+      server.on('request', (_req, res) => res.on('finish', () => server.closeIdleConnections()));
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       force.unref();
       await closed;
       clearTimeout(force);
-      await cart.close(config.shutdownTimeoutMs);
+      await cart.close(Math.max(0, deadline - Date.now()));
       await demo?.close();
       logger.info('shut down cleanly; unfinished reservation jobs stay persisted');
     })();

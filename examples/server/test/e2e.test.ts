@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FakeReservationService, startFakeReservationService } from '@cartkit/testing';
@@ -257,6 +258,44 @@ describe('example server, end to end', () => {
     expect(fake.stats.held).toBe(cart.items.length);
   }, 60_000);
 
+  it('drains a busy keep-alive connection on SIGTERM: it is closed after its response, not cut later', async () => {
+    const server = await start({ SHUTDOWN_TIMEOUT_MS: '10000' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const post = () =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = request(
+          `${server.url}/items`,
+          { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ name: 'KeepAlive' }));
+      });
+    expect((await post()).connection).toBe('keep-alive');
+    const started = Date.now();
+    const exited = server.stop('SIGTERM');
+    const results: Array<{ status: number; connection: string | undefined }> = [];
+    for (let i = 0; i < 20; i++) {
+      const result = await post().catch(() => undefined);
+      if (result === undefined) break; // the connection was closed: nothing more is accepted
+      results.push(result);
+      if (result.connection === 'close') break;
+    }
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(results.length).toBeLessThanOrEqual(1);
+    agent.destroy();
+    const restarted = await start();
+    expect((await items(restarted.url)).items[0]?.quantity).toBe(
+      1 + results.filter((r) => r.status === 201).length,
+    );
+  }, 30_000);
+
   it('survives a fuzz of random requests: no 5xx, still alive, cart unchanged by rejections', async () => {
     const { url } = await start({ CART_IDENTITY: 'header' });
     const headers = { 'x-cart-id': 'fuzz' };
@@ -273,7 +312,7 @@ describe('example server, end to end', () => {
       fc.string({ maxLength: 30 }).map((s) => `/items/${encodeURIComponent(s)}x`),
     );
     const body = fc.oneof(
-      fc.string({ maxLength: 200 }),
+      fc.string({ maxLength: 200, unit: 'binary' }),
       fc.json().map(String),
       fc
         .record({ name: fc.anything(), quantity: fc.anything() })

@@ -103,6 +103,8 @@ describe('CartService: bad input is refused with a stable code and writes nothin
     ['an array', ['x']],
     ['control characters', 'a\u0000b'],
     ['a newline', 'a\nb'],
+    ['a lone surrogate', 'a\ud800b'],
+    ['a lone low surrogate', '\udfff'],
   ];
   for (const [label, name] of badNames) {
     it(`name: ${label} → INVALID_ITEM_NAME`, async () => {
@@ -191,6 +193,7 @@ describe('CartService: bad input is refused with a stable code and writes nothin
     ['a number', 7],
     ['overlong', 'c'.repeat(257)],
     ['control characters', 'a\tb'],
+    ['a lone surrogate', 'cart-\ud800'],
   ] as Array<[string, unknown]>) {
     it(`cart id: ${label} → INVALID_CART_ID on every use case`, async () => {
       const { service } = setup();

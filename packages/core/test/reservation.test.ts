@@ -183,7 +183,7 @@ describe('explicit reservation requests', () => {
     expect(reserver.distinctReservations).toBe(1);
   });
 
-  it('asking after failure starts a new job', async () => {
+  it('asking after a transient failure starts a new job under the same idempotency key', async () => {
     const reserver = new ScriptedReserver();
     reserver.failuresLeft = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ reserver });
@@ -193,9 +193,60 @@ describe('explicit reservation requests', () => {
     expect(failed?.status).toBe('failed');
     const again = await service.requestReservation('c1', 'A');
     expect(again.created).toBe(true);
+    expect(again.line.reservation).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(again.line.reservation?.jobId).toBe(failed?.jobId);
+    await scheduler.whenIdle();
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+  });
+
+  it('asking after a refusal starts a new job with a new key', async () => {
+    let refuse = true;
+    const reserver = new MemoryReserver({ refuse: () => refuse });
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    const failed = await service.getReservation('c1', 'A');
+    expect(failed?.lastError?.code).toBe('RESERVATION_REFUSED');
+    refuse = false;
+    const again = await service.requestReservation('c1', 'A');
     expect(again.line.reservation?.jobId).not.toBe(failed?.jobId);
     await scheduler.whenIdle();
     expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+  });
+
+  it('answers lost until the line failed: asking again recovers the one reservation, not a second', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.loseAnswers = fastRetry.maxAttempts;
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('failed');
+    expect(reserver.held()).toHaveLength(1); // the service did reserve
+    await service.requestReservation('c1', 'A');
+    await scheduler.whenIdle();
+    const reservation = await service.getReservation('c1', 'A');
+    expect(reservation?.status).toBe('reserved');
+    expect(reserver.held().map((h) => h.reservationId)).toEqual([reservation?.reservationId]);
+    expect(reserver.distinctReservations).toBe(1);
+  });
+
+  it('answers lost until the line failed: removing the line releases what the service holds', async () => {
+    const reserver = new ScriptedReserver();
+    reserver.loseAnswers = 100;
+    const { service, scheduler } = await start({ reserver });
+    await service.addItem('c1', { name: 'A' });
+    await service.addItem('c1', { name: 'B' });
+    await scheduler.whenIdle();
+    reserver.loseAnswers = 0;
+    expect((await service.listItems('c1')).map((l) => l.reservation?.status)).toEqual([
+      'failed',
+      'failed',
+    ]);
+    expect(reserver.held()).toHaveLength(2);
+    await service.removeItem('c1', 'A');
+    await service.setQuantity('c1', 'B', 2);
+    await scheduler.whenIdle();
+    expect(reserver.held().map((h) => [h.name, h.quantity])).toEqual([['B', 2]]);
   });
 });
 
@@ -277,6 +328,88 @@ describe('releasing reservations', () => {
     await scheduler.whenIdle();
     expect(reserver.distinctReservations).toBe(1);
     expect(reserver.held()).toEqual([]);
+  });
+});
+
+describe('faults around settling a job', () => {
+  it('an attempt interrupted by stop after reaching the service is cleaned up if the line goes', async () => {
+    const storage = new MemoryCartStorage();
+    const reserver = new ScriptedReserver();
+    let reached: () => void = () => {};
+    const reachedService = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const hang = new Promise<void>(() => {});
+    // Reserves at the service, then never answers (until aborted by stop).
+    reserver.reserve = async (request, options) => {
+      const result = await MemoryReserver.prototype.reserve.call(reserver, request, options);
+      reached();
+      await Promise.race([
+        hang,
+        new Promise((_, reject) =>
+          options?.signal?.addEventListener('abort', () => reject(options.signal?.reason)),
+        ),
+      ]);
+      return result;
+    };
+    const first = await start({ storage, reserver });
+    await first.service.addItem('c1', { name: 'A' });
+    await reachedService;
+    await first.scheduler.stop({ timeoutMs: 10 });
+    await first.service.removeItem('c1', 'A');
+    reserver.reserve = MemoryReserver.prototype.reserve.bind(reserver);
+    const second = await start({ storage, reserver });
+    await second.scheduler.whenIdle();
+    expect(reserver.held()).toEqual([]);
+  });
+
+  it('a storage error while deleting a succeeded job never turns the reserved line into failed', async () => {
+    let failDeletes = 1;
+    const storage = new (class extends MemoryCartStorage {
+      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
+        if (failDeletes-- > 0) throw new Error('disk hiccup');
+        return super.deleteJob(jobId, expectedVersion);
+      }
+    })();
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({
+      storage,
+      reserver,
+      scheduler: (deps) =>
+        new InProcessScheduler({ ...deps, retry: { ...fastRetry, maxAttempts: 1, maxDelayMs: 5 } }),
+    });
+    await service.addItem('c1', { name: 'A' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await scheduler.whenIdle();
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+    expect(reserver.distinctReservations).toBe(1);
+  });
+
+  it('a timed-out attempt whose success is still being recorded is not downgraded to failed', async () => {
+    let slowSaves = false;
+    const storage = new (class extends MemoryCartStorage {
+      override async saveCart(...args: Parameters<MemoryCartStorage['saveCart']>): Promise<void> {
+        if (slowSaves) await new Promise((resolve) => setTimeout(resolve, 150));
+        return super.saveCart(...args);
+      }
+    })();
+    const reserver = new MemoryReserver();
+    const { service, scheduler } = await start({
+      storage,
+      reserver,
+      scheduler: (deps) =>
+        new InProcessScheduler({
+          ...deps,
+          retry: { ...fastRetry, maxAttempts: 1, attemptTimeoutMs: 50 },
+          leaseMs: 1_000,
+        }),
+    });
+    await service.addItem('c1', { name: 'A' });
+    slowSaves = true;
+    await scheduler.whenIdle();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+    expect(reserver.held()).toHaveLength(1);
   });
 });
 

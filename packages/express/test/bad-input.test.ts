@@ -180,6 +180,22 @@ const REJECTIONS: readonly Rejection[] = [
     code: 'INVALID_ITEM_NAME',
   },
   {
+    title: 'a name with a lone surrogate (not valid Unicode)',
+    method: 'POST',
+    path: '/items',
+    request: json({ name: 'Product\ud800' }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
+    title: 'a reserve of a name with a lone surrogate',
+    method: 'POST',
+    path: '/reserve',
+    request: json({ name: '\udc00' }),
+    status: 400,
+    code: 'INVALID_ITEM_NAME',
+  },
+  {
     title: 'a numeric name',
     method: 'POST',
     path: '/items',

@@ -100,6 +100,9 @@ describe('background reservations end to end', () => {
     expect(fake.stats.reservationsMade).toBe(30);
     expect(new Set(fake.reservations().map((r) => r.name)).size).toBe(30);
     expect(fake.stats.byStatus.get(503)).toBeGreaterThan(0);
+    // Retries reused their job's key: one key per line, however many calls.
+    expect(fake.stats.callsByKey.size).toBe(30);
+    expect(fake.stats.reserveCalls).toBeGreaterThan(30);
   });
 
   it('a hung service times attempts out and retries them; one reservation results', async () => {
@@ -205,7 +208,7 @@ describe('background reservations end to end', () => {
   }, 60_000);
 
   it('two processes on one database run each of 100 jobs to success exactly once', async () => {
-    fake.setFaults({ latencyMs: { min: 1, max: 20 } });
+    fake.setFaults({ latencyMs: { min: 30, max: 80 } });
     const db = join(dir, 'shared.db');
     // Persist 100 jobs with no scheduler running them.
     const seeding = await start({}, { db });
@@ -216,6 +219,8 @@ describe('background reservations end to end', () => {
     const b = run(db, fake.url, 'drain');
     const [resultA, resultB] = await Promise.all([nextJson(a.lines), nextJson(b.lines)]);
     expect((resultA.successes ?? 0) + (resultB.successes ?? 0)).toBe(100);
+    expect(resultA.successes).toBeGreaterThan(0); // both processes really worked
+    expect(resultB.successes).toBeGreaterThan(0);
     expect(fake.stats.reservationsMade).toBe(100);
     const lines = await seeding.service.listItems('shared');
     expect(lines.every((l) => l.reservation?.status === 'reserved')).toBe(true);

@@ -46,7 +46,7 @@ export interface CartRuntime extends AsyncDisposable {
  *
  * @example
  * ```ts
- * const cart = await createCart({ storage: createSqliteCartStorage({ path: 'cart.db' }) });
+ * const cart = await createCart({ storage: await createSqliteCartStorage({ path: 'cart.db' }) });
  * await cart.service.addItem('alice', { name: 'Product1', quantity: 2 });
  * await cart.close();
  * ```

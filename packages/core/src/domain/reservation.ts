@@ -21,31 +21,66 @@ export function isActive(reservation: LineReservation | null): boolean {
   return reservation !== null && reservation.status !== 'failed';
 }
 
+/** Failure codes after which the service may hold a reservation we never heard of. */
+const UNCERTAIN_FAILURES: ReadonlySet<string> = new Set([
+  'RESERVATION_UNAVAILABLE',
+  'RESERVATION_ABORTED',
+]);
+
 /**
- * A release job for the line's current reservation, when it has an external id.
- * A pending reservation has none yet: its job notices it was superseded and
- * releases whatever it obtains.
+ * True when a failed reservation may nonetheless exist at the service: attempts
+ * were sent and the last one ended without an answer (timeout, 5xx, network), so an
+ * earlier one may have reserved and lost its answer. Its job id (the idempotency key)
+ * can still recover it.
+ */
+export function mayBeHeld(reservation: LineReservation | null): boolean {
+  return (
+    reservation !== null &&
+    reservation.status === 'failed' &&
+    reservation.attempts > 0 &&
+    reservation.lastError !== null &&
+    UNCERTAIN_FAILURES.has(reservation.lastError.code)
+  );
+}
+
+/**
+ * The job that gives back what the line's reservation holds at the service:
+ * - `reserved`: a release of its external id;
+ * - `failed` but {@link mayBeHeld}: a release that first recovers the id by
+ *   replaying the old idempotency key (the job reuses the settled job's id);
+ * - otherwise nothing. A `pending` reservation's job notices it was superseded and
+ *   releases whatever it obtains.
  */
 export function releaseJobFor(line: CartLine, ctx: TransitionContext): ReservationJob[] {
   const r = line.reservation;
-  if (r === null || r.status !== 'reserved' || r.reservationId === null) return [];
-  return [
+  if (r === null) return [];
+  const release = (id: string, reservationId: string | null) =>
     newJob({
-      id: ctx.newId(),
+      id,
       kind: 'release',
       cartId: ctx.cartId,
       itemName: line.name,
       quantity: r.quantity,
-      reservationId: r.reservationId,
+      reservationId,
       now: ctx.now,
-    }),
-  ];
+    });
+  if (r.status === 'reserved' && r.reservationId !== null)
+    return [release(ctx.newId(), r.reservationId)];
+  if (mayBeHeld(r)) return [release(r.jobId, null)];
+  return [];
 }
 
-/** Starts a new reservation for the line's current quantity: line goes `pending`, one job. */
-export function startReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
+/**
+ * Starts a new reservation for the line's current quantity: line goes `pending`,
+ * one job. `jobId` (the idempotency key) defaults to a new id.
+ */
+export function startReservation(
+  line: CartLine,
+  ctx: TransitionContext,
+  jobId = ctx.newId(),
+): ReservationChange {
   const job = newJob({
-    id: ctx.newId(),
+    id: jobId,
     kind: 'reserve',
     cartId: ctx.cartId,
     itemName: line.name,
@@ -66,16 +101,22 @@ export function startReservation(line: CartLine, ctx: TransitionContext): Reserv
 }
 
 /**
- * An explicit reservation request. Pending: nothing new. Reserved for the current
- * quantity: nothing new. Otherwise (none, failed, or reserved for another quantity):
- * release what is held and start a new reservation.
+ * An explicit reservation request. Pending or reserved for the current quantity:
+ * nothing new. Failed in a way that may have reserved after all, same quantity: a
+ * new job with the *same* idempotency key, so the service answers with what it may
+ * hold instead of reserving twice. Otherwise: release what is held and start anew.
  */
 export function requestReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
   const r = line.reservation;
-  if (r !== null && r.status === 'pending' && r.quantity === line.quantity)
+  if (
+    r !== null &&
+    r.quantity === line.quantity &&
+    (r.status === 'pending' || r.status === 'reserved')
+  ) {
     return { line, jobs: [] };
-  if (r !== null && r.status === 'reserved' && r.quantity === line.quantity)
-    return { line, jobs: [] };
+  }
+  if (r !== null && mayBeHeld(r) && r.quantity === line.quantity)
+    return startReservation(line, ctx, r.jobId);
   const release = releaseJobFor(line, ctx);
   const started = startReservation(line, ctx);
   return { line: started.line, jobs: [...release, ...started.jobs] };
@@ -100,10 +141,20 @@ export function afterQuantityChange(
   return { line: { ...after, reservation: null }, jobs: release };
 }
 
-/** Applies `patch` to the line's reservation (if it has one), stamping `updatedAt`. */
-function patchReservation(line: CartLine, patch: Partial<LineReservation>, now: number): CartLine {
+/**
+ * Applies `patch` to the line's reservation, stamping `updatedAt`. A `reserved`
+ * reservation is final for its job: late news of a failed or retried attempt of the
+ * same job (a timed-out attempt whose success was recorded meanwhile) never
+ * downgrades it.
+ */
+function patchReservation(
+  line: CartLine,
+  patch: Partial<LineReservation>,
+  now: number,
+  overReserved = false,
+): CartLine {
   const r = line.reservation;
-  if (r === null) return line;
+  if (r === null || (r.status === 'reserved' && !overReserved)) return line;
   return { ...line, reservation: { ...r, ...patch, updatedAt: iso(now) } };
 }
 
@@ -118,6 +169,7 @@ export function markReserved(
     line,
     { status: 'reserved', reservationId, attempts, lastError: null },
     now,
+    true,
   );
 }
 
@@ -131,7 +183,7 @@ export function markRetrying(
   return patchReservation(line, { attempts, lastError: failure }, now);
 }
 
-/** Marks the line's reservation `failed` with the last error. */
+/** Marks the line's reservation `failed` with the last error (never a `reserved` one). */
 export function markFailed(
   line: CartLine,
   failure: ReservationFailure,

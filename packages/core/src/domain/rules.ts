@@ -22,8 +22,13 @@ export const MAX_CART_ID_LENGTH = 256;
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/u;
+/** A UTF-16 surrogate not part of a pair: not valid Unicode, and not storable as UTF-8. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
-/** Validates and normalises a cart id. Throws `INVALID_CART_ID`. */
+/**
+ * Validates a cart id: a string of 1 to 256 UTF-16 units, well-formed Unicode, no
+ * control characters. Throws `INVALID_CART_ID`.
+ */
 export function parseCartId(value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CART_ID_LENGTH) {
     throw new ValidationError(
@@ -32,13 +37,11 @@ export function parseCartId(value: unknown): string {
       { details: { field: 'cartId' } },
     );
   }
-  if (CONTROL_CHARACTERS.test(value)) {
+  if (CONTROL_CHARACTERS.test(value) || LONE_SURROGATE.test(value)) {
     throw new ValidationError(
       ErrorCode.INVALID_CART_ID,
-      'Cart id must not contain control characters.',
-      {
-        details: { field: 'cartId' },
-      },
+      'Cart id must be valid Unicode without control characters.',
+      { details: { field: 'cartId' } },
     );
   }
   return value;
@@ -46,12 +49,18 @@ export function parseCartId(value: unknown): string {
 
 /**
  * Validates and normalises an item name: a string, trimmed, NFC-normalised,
- * non-empty, at most `maxNameLength` characters, no control characters.
+ * non-empty, at most `maxNameLength` characters, well-formed Unicode (no lone
+ * surrogates), no control characters.
  * Throws `INVALID_ITEM_NAME`.
  */
 export function parseItemName(value: unknown, limits: CartLimits): string {
   if (typeof value !== 'string') {
     throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must be a string.', {
+      details: { field: 'name' },
+    });
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must be valid Unicode.', {
       details: { field: 'name' },
     });
   }

@@ -101,7 +101,13 @@ export class InProcessScheduler implements Scheduler {
     if (this.#state === 'running') return;
     this.#handler = handler;
     this.#state = 'running';
-    const persisted = await this.#storage.listJobs();
+    let persisted: ReservationJob[];
+    try {
+      persisted = await this.#storage.listJobs();
+    } catch (error) {
+      this.#state = 'idle'; // nothing resumed: let the caller retry start()
+      throw error;
+    }
     for (const job of persisted)
       this.#schedule(job.id, job.lease === null ? job.runAt : job.lease.until);
     for (const id of this.#early) this.#schedule(id, this.#clock.now());

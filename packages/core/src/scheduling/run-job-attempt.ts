@@ -77,23 +77,24 @@ export async function runJobAttempt(jobId: string, ctx: AttemptContext): Promise
     throw error;
   }
 
-  let failure: ReservationError;
+  let failure: ReservationError | undefined;
   try {
     await runWithTimeout(ctx, claimed);
-    await deleteQuietly(storage, claimed);
-    return { outcome: 'succeeded', job: claimed };
   } catch (error) {
     failure = toReservationError(error);
   }
+  if (failure === undefined) {
+    // Outside the attempt's try: a storage error here is not a failed reservation.
+    // It propagates, the job stays persisted, and re-running it is idempotent.
+    await deleteQuietly(storage, claimed);
+    return { outcome: 'succeeded', job: claimed };
+  }
 
   if (ctx.stopSignal?.aborted === true) {
-    // Shutdown, not a verdict on the job: hand it back untouched for the next start.
-    const released: ReservationJob = {
-      ...claimed,
-      lease: null,
-      attempts: stored.attempts,
-      version: claimed.version + 1,
-    };
+    // Shutdown, not a verdict on the job: hand it back for the next start. The
+    // attempt stays counted: it may have reached the service, which is what tells a
+    // superseded job to clean up rather than skip.
+    const released: ReservationJob = { ...claimed, lease: null, version: claimed.version + 1 };
     await storage.updateJob(released, claimed.version).catch(() => undefined);
     return { outcome: 'interrupted', job: released };
   }

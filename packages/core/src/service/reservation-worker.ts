@@ -42,10 +42,7 @@ export class ReservationWorker implements JobHandler {
   async run(job: ReservationJob, attempt: JobAttempt): Promise<void> {
     const { reserver, repository, logger } = this.#options;
     if (job.kind === 'release') {
-      if (job.reservationId !== null && reserver.release !== undefined) {
-        await reserver.release(job.reservationId, { signal: attempt.signal });
-        logger.info({ jobId: job.id, reservationId: job.reservationId }, 'reservation released');
-      }
+      await this.#release(job, attempt.signal);
       return;
     }
     const cart = await repository.read(job.cartId);
@@ -82,6 +79,36 @@ export class ReservationWorker implements JobHandler {
     logger.info({ jobId: job.id, reservationId }, 'superseded reservation released');
   }
 
+  /**
+   * Releases a reservation that is no longer wanted. Without its external id (the
+   * line failed after attempts that may have reserved), the id is recovered first by
+   * replaying the old idempotency key — the job's own id; a refusal then means the
+   * service holds nothing.
+   */
+  async #release(job: ReservationJob, signal: AbortSignal): Promise<void> {
+    const { reserver, logger } = this.#options;
+    if (reserver.release === undefined) return;
+    let reservationId = job.reservationId;
+    if (reservationId === null) {
+      try {
+        ({ reservationId } = await reserver.reserve(
+          {
+            name: job.itemName,
+            quantity: job.quantity,
+            idempotencyKey: job.id,
+            cartId: job.cartId,
+          },
+          { signal },
+        ));
+      } catch (error) {
+        if (ReservationError.is(error) && !error.transient) return;
+        throw error;
+      }
+    }
+    await reserver.release(reservationId, { signal });
+    logger.info({ jobId: job.id, reservationId }, 'reservation released');
+  }
+
   /** Records a failed attempt on the line (attempts, last error); it stays pending. */
   async onRetry(job: ReservationJob, error: ReservationError, retryAt: number): Promise<void> {
     this.#options.logger.warn(
@@ -116,9 +143,12 @@ export class ReservationWorker implements JobHandler {
   async #updateLine(job: ReservationJob, change: (line: CartLine) => CartLine): Promise<boolean> {
     const { result } = await this.#options.repository.mutate(job.cartId, (cart) => {
       const line = findLine(cart, job.itemName);
-      if (line === undefined || line.reservation?.jobId !== job.id)
+      if (line === undefined || line.reservation?.jobId !== job.id) {
         return { unchanged: true, result: false };
-      return { lines: putLine(cart, change(line)), result: true };
+      }
+      const changed = change(line);
+      if (changed === line) return { unchanged: true, result: true };
+      return { lines: putLine(cart, changed), result: true };
     });
     return result;
   }

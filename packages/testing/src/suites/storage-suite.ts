@@ -262,6 +262,16 @@ export function storageContractSuite(
         );
       });
 
+      it('refuses to store a job whose id is already stored, writing nothing', async () => {
+        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
+        await rejectsWithCode(
+          storage.saveCart(cart('c1', 2, ['A']), { expectedVersion: 1, jobs: [job('j1', 9)] }),
+          ErrorCode.VERSION_CONFLICT,
+        );
+        assert.equal((await storage.getCart('c1'))?.version, 1);
+        assert.equal((await storage.getJob('j1'))?.runAt, 5);
+      });
+
       it('stores no job when the cart save loses', async () => {
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0 });
         await assert.rejects(
