@@ -118,14 +118,18 @@ export class SqliteCartStorage implements CartStorage {
           ? 0
           : (await this.#codec.decode('cart', cartKey, cart.id, stored)).version;
       if (storedVersion !== expectedVersion || cart.version !== expectedVersion + 1) {
-        throw conflict(`cart "${cart.id}"`, storedVersion, expectedVersion);
+        throw ConflictError.versionConflict(`cart "${cart.id}"`, storedVersion, expectedVersion);
       }
       if (jobs.length > 0) {
         const jobKeys = jobs.map((job) => keys.job(job.id));
         const taken = await query(this.#sql.existing, JSON.stringify(jobKeys));
         if (taken.length > 0) {
           const takenKey = String(taken[0]?.key);
-          throw conflict(`job "${takenKey.slice(JOB_KEY_PREFIX.length)}"`, 'existing', 'new');
+          throw ConflictError.versionConflict(
+            `job "${takenKey.slice(JOB_KEY_PREFIX.length)}"`,
+            'existing',
+            'new',
+          );
         }
       }
       await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
@@ -144,7 +148,11 @@ export class SqliteCartStorage implements CartStorage {
     await this.#transaction('updateJob', async (query) => {
       const storedVersion = await this.#storedJobVersion(query, key, job.id);
       if (storedVersion !== expectedVersion || job.version !== expectedVersion + 1) {
-        throw conflict(`job "${job.id}"`, storedVersion ?? 'missing', expectedVersion);
+        throw ConflictError.versionConflict(
+          `job "${job.id}"`,
+          storedVersion ?? 'missing',
+          expectedVersion,
+        );
       }
       await this.#writeJob(query, job);
     });
@@ -155,7 +163,11 @@ export class SqliteCartStorage implements CartStorage {
     await this.#transaction('deleteJob', async (query) => {
       const storedVersion = await this.#storedJobVersion(query, key, jobId);
       if (storedVersion !== expectedVersion) {
-        throw conflict(`job "${jobId}"`, storedVersion ?? 'missing', expectedVersion);
+        throw ConflictError.versionConflict(
+          `job "${jobId}"`,
+          storedVersion ?? 'missing',
+          expectedVersion,
+        );
       }
       await query(this.#sql.delete, key);
       await query(this.#sql.deleteJobIndex, key);
@@ -348,12 +360,4 @@ async function purgeExpired(
   const expiredKeys = JSON.stringify(expired.map((row) => row.key));
   await query(sql.deleteMany, expiredKeys);
   await query(sql.deleteExpiries, expiredKeys);
-}
-
-function conflict(what: string, stored: number | string, expected: number | string): ConflictError {
-  return new ConflictError(
-    ErrorCode.VERSION_CONFLICT,
-    `Version conflict on ${what}: stored ${stored}, expected ${expected}.`,
-    { details: { stored, expected } },
-  );
 }

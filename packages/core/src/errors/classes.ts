@@ -27,6 +27,23 @@ export class ConflictError extends CartError {
   constructor(code: string, message: string, options?: CartErrorOptions) {
     super('conflict', code, message, options);
   }
+
+  /**
+   * The `VERSION_CONFLICT` a storage adapter throws when a compare-and-set finds
+   * `stored` where the caller expected `expected` (`'missing'`, `'existing'`... for
+   * records that are absent or already there).
+   */
+  static versionConflict(
+    what: string,
+    stored: number | string,
+    expected: number | string,
+  ): ConflictError {
+    return new ConflictError(
+      ErrorCode.VERSION_CONFLICT,
+      `Version conflict on ${what}: stored ${stored}, expected ${expected}.`,
+      { details: { stored, expected } },
+    );
+  }
 }
 
 /** Options of a {@link ReservationError}. */

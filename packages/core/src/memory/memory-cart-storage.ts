@@ -41,10 +41,15 @@ export class MemoryCartStorage implements CartStorage {
     this.#open();
     const storedVersion = this.#carts.get(cart.id)?.version ?? 0;
     if (storedVersion !== options.expectedVersion || cart.version !== options.expectedVersion + 1) {
-      throw conflict(`cart "${cart.id}"`, storedVersion, options.expectedVersion);
+      throw ConflictError.versionConflict(
+        `cart "${cart.id}"`,
+        storedVersion,
+        options.expectedVersion,
+      );
     }
     for (const job of options.jobs ?? []) {
-      if (this.#jobs.has(job.id)) throw conflict(`job "${job.id}"`, 'existing', 'new');
+      if (this.#jobs.has(job.id))
+        throw ConflictError.versionConflict(`job "${job.id}"`, 'existing', 'new');
     }
     this.#carts.set(cart.id, structuredClone(cart));
     for (const job of options.jobs ?? []) this.#jobs.set(job.id, structuredClone(job));
@@ -64,7 +69,11 @@ export class MemoryCartStorage implements CartStorage {
       stored.version !== expectedVersion ||
       job.version !== expectedVersion + 1
     ) {
-      throw conflict(`job "${job.id}"`, stored?.version ?? 'missing', expectedVersion);
+      throw ConflictError.versionConflict(
+        `job "${job.id}"`,
+        stored?.version ?? 'missing',
+        expectedVersion,
+      );
     }
     this.#jobs.set(job.id, structuredClone(job));
   }
@@ -73,7 +82,11 @@ export class MemoryCartStorage implements CartStorage {
     this.#open();
     const stored = this.#jobs.get(jobId);
     if (stored === undefined || stored.version !== expectedVersion) {
-      throw conflict(`job "${jobId}"`, stored?.version ?? 'missing', expectedVersion);
+      throw ConflictError.versionConflict(
+        `job "${jobId}"`,
+        stored?.version ?? 'missing',
+        expectedVersion,
+      );
     }
     this.#jobs.delete(jobId);
   }
@@ -127,12 +140,4 @@ export class MemoryCartStorage implements CartStorage {
   #open(): void {
     if (this.#closed) throw new StorageError(ErrorCode.CLOSED, 'Storage is closed.');
   }
-}
-
-function conflict(what: string, stored: number | string, expected: number | string): ConflictError {
-  return new ConflictError(
-    ErrorCode.VERSION_CONFLICT,
-    `Version conflict on ${what}: stored ${stored}, expected ${expected}.`,
-    { details: { stored, expected } },
-  );
 }

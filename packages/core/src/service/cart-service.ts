@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type Cart,
   type CartLine,
+  emptyCart,
   findLine,
   type LineReservation,
   putLine,
@@ -28,7 +29,7 @@ import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Scheduler } from '../ports/scheduler.js';
 import type { CartStorage } from '../ports/storage.js';
-import { CartRepository } from './cart-repository.js';
+import { type CartMutation, CartRepository } from './cart-repository.js';
 
 /** Options of {@link CartService}. */
 export interface CartServiceOptions {
@@ -140,9 +141,7 @@ export class CartService {
   async getCart(cartId: string): Promise<Cart> {
     const id = parseCartId(cartId);
     const cart = await this.#repository.read(id);
-    return (
-      cart ?? { id, version: 0, lines: [], createdAt: this.#nowIso(), updatedAt: this.#nowIso() }
-    );
+    return cart ?? emptyCart(id, this.#nowIso());
   }
 
   /** The cart's lines, in the order they were added. */
@@ -154,8 +153,8 @@ export class CartService {
   async getItem(cartId: string, name: string): Promise<LineChange> {
     const id = parseCartId(cartId);
     const itemName = parseItemName(name, this.#limits);
-    const cart = await this.#repository.read(id);
-    return { cart: requireCart(cart, id), line: requireLine(requireCart(cart, id), itemName) };
+    const cart = requireCart(await this.#repository.read(id), id);
+    return { cart, line: requireLine(cart, itemName) };
   }
 
   /** The reservation state of one line (`null` when none was requested). */
@@ -291,13 +290,7 @@ export class CartService {
   async #write<R>(
     cartId: string,
     options: WriteOptions,
-    change: (
-      cart: Cart,
-      ctx: TransitionContext,
-      exists: boolean,
-    ) =>
-      | { lines: readonly CartLine[]; jobs: readonly ReservationJob[]; result: R }
-      | { unchanged: true; result: R },
+    change: (cart: Cart, ctx: TransitionContext, exists: boolean) => CartMutation<R>,
   ): Promise<{ cart: Cart; result: R }> {
     const expectedVersion =
       options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
