@@ -1,5 +1,10 @@
 import type { CartService, CartStorage, Logger } from '@cartkit/core';
-import { createCartRouter, problemErrorHandler, type ResolveCartId } from '@cartkit/express';
+import {
+  createCartRouter,
+  problemErrorHandler,
+  type ResolveCartId,
+  UnauthorizedError,
+} from '@cartkit/express';
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
@@ -20,7 +25,15 @@ export interface AppDependencies {
 }
 
 /** Per-client carts from the `X-Cart-Id` header (a stand-in for a session or token). */
-const cartFromHeader: ResolveCartId = (req) => req.get('x-cart-id') ?? undefined;
+const cartFromHeader: ResolveCartId = (req) => {
+  const cartId = req.get('x-cart-id');
+  if (cartId === undefined) {
+    throw new UnauthorizedError('Send an X-Cart-Id header naming your cart.', {
+      challenge: 'CartId realm="cartkit-example"',
+    });
+  }
+  return cartId;
+};
 
 /**
  * The example server's express app: request ids, structured request logs,

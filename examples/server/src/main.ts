@@ -29,6 +29,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);
-  else console.error('cartkit example server failed to start:', error);
+  else if ((error as { code?: unknown }).code === 'EADDRINUSE') {
+    console.error(`${(error as Error).message}: the port is taken; set PORT to another one.`);
+  } else console.error('cartkit example server failed to start:', error);
   process.exit(1);
 });

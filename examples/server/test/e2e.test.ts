@@ -206,7 +206,9 @@ describe('example server, end to end', () => {
       300,
     );
     expect((await items(url, alice)).items.map((i) => i.name)).toEqual(['Secret']);
-    expect((await fetch(`${url}/items`)).status).toBe(401);
+    const anonymous = await fetch(`${url}/items`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { detail: string }).detail).toMatch(/X-Cart-Id/);
   });
 
   it('1,000 concurrent POST /items of one name end with quantity exactly 1,000', async () => {

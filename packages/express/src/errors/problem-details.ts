@@ -75,8 +75,15 @@ export function describeError(error: unknown, options: DescribeErrorOptions = {}
 function describeCartError(error: CartError): ProblemResponse {
   const extensions = error.details;
   switch (error.kind) {
-    case 'validation':
-      return problem(400, error.code, error.message, {}, extensions);
+    case 'validation': {
+      // One shape for every 400 about the body: core's field errors get `errors[]` too.
+      const field = extensions.field;
+      const errors =
+        extensions.errors === undefined && (field === 'name' || field === 'quantity')
+          ? { errors: [{ pointer: `/${field}`, code: error.code, detail: error.message }] }
+          : {};
+      return problem(400, error.code, error.message, {}, { ...extensions, ...errors });
+    }
     case 'not-found':
       return problem(404, error.code, error.message, {}, extensions);
     case 'conflict':

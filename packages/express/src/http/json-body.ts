@@ -29,7 +29,7 @@ export interface JsonBodyReader {
 
 /** Creates a {@link JsonBodyReader} that accepts bodies of at most `limit` bytes. */
 export function createJsonBodyReader(limit: number): JsonBodyReader {
-  const parse = express.json({ limit, strict: true, type: () => true });
+  const parse = express.json({ limit, strict: false, type: () => true });
   return {
     async read(req, res, schema, mediaTypes) {
       if (!req.is([...mediaTypes])) {
