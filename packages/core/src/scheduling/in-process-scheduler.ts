@@ -138,19 +138,20 @@ export class InProcessScheduler implements Scheduler {
     this.#ready.length = 0;
     const inFlight = Promise.all(this.#running.values());
     const timeoutMs = options.timeoutMs ?? 5_000;
-    let timer: ClockTimer | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = systemClock.setTimer(() => resolve('timeout'), timeoutMs);
-    });
-    if ((await Promise.race([inFlight, timedOut])) === 'timeout') {
+    if (!(await settlesWithin(inFlight, timeoutMs))) {
       this.#logger.warn(
         { inFlight: this.#running.size },
         'stop timed out; aborting in-flight attempts',
       );
       this.#stop.abort();
-      await inFlight;
+      // Aborted attempts hand their jobs back to storage; give that as long again, no more.
+      if (!(await settlesWithin(inFlight, timeoutMs))) {
+        this.#logger.error(
+          { inFlight: this.#running.size },
+          'aborted attempts did not settle; their jobs come back when their leases expire',
+        );
+      }
     }
-    timer?.clear();
     this.#notifyIdle();
   }
 
@@ -234,6 +235,23 @@ export class InProcessScheduler implements Scheduler {
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const resolve of waiters) resolve();
+  }
+}
+
+/** Resolves `true` if `promise` settles within `ms` (real time), `false` otherwise. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ClockTimer | undefined;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = systemClock.setTimer(() => resolve(false), ms);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, timedOut]);
+  } finally {
+    timer?.clear();
   }
 }
 
