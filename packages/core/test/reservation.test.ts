@@ -183,7 +183,7 @@ describe('explicit reservation requests', () => {
     expect(reserver.distinctReservations).toBe(1);
   });
 
-  it('asking after a transient failure starts a new job under the same idempotency key', async () => {
+  it('asking after a transient failure starts a new job replaying the same idempotency key', async () => {
     const reserver = new ScriptedReserver();
     reserver.failuresLeft = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ reserver });
@@ -194,7 +194,8 @@ describe('explicit reservation requests', () => {
     const again = await service.requestReservation('c1', 'A');
     expect(again.created).toBe(true);
     expect(again.line.reservation).toMatchObject({ status: 'pending', attempts: 0 });
-    expect(again.line.reservation?.jobId).toBe(failed?.jobId);
+    expect(again.line.reservation?.jobId).not.toBe(failed?.jobId);
+    expect(again.line.reservation?.idempotencyKey).toBe(failed?.idempotencyKey);
     await scheduler.whenIdle();
     expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
   });

@@ -69,7 +69,13 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
       ? givenScheduler({ storage, clock, logger })
       : (givenScheduler ?? new InProcessScheduler({ storage, clock, logger }));
   const service = new CartService({ ...settings, storage, scheduler, clock, logger });
-  const worker = new ReservationWorker({ repository: service.repository, reserver, clock, logger });
+  const worker = new ReservationWorker({
+    repository: service.repository,
+    reserver,
+    clock,
+    logger,
+    scheduler,
+  });
   await scheduler.start(worker);
   let closed: Promise<void> | undefined;
   const close = (stopOptions?: StopOptions) => {

@@ -13,8 +13,10 @@ export interface ReservationFailure {
 export interface LineReservation {
   /** `pending` until the background job settles, then `reserved` or `failed`. */
   readonly status: ReservationStatus;
-  /** Id of the job that drives this reservation; also its `Idempotency-Key`. */
+  /** Id of the job that drives this reservation. */
   readonly jobId: string;
+  /** The `Idempotency-Key` its attempts send (stable across retries and re-requests after uncertain failures). */
+  readonly idempotencyKey: string;
   /** The quantity this reservation is for. */
   readonly quantity: number;
   /** The external service's reservation id, once reserved. */

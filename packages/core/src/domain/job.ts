@@ -18,8 +18,13 @@ export interface JobLease {
  * the cart line.
  */
 export interface ReservationJob {
-  /** Unique id; also the `Idempotency-Key` sent on every attempt. */
+  /** Unique id of the job record. */
   readonly id: string;
+  /**
+   * The `Idempotency-Key` sent on every attempt. Usually the job id; a job that
+   * must recover what an earlier job may have reserved replays that job's key.
+   */
+  readonly idempotencyKey: string;
   /** `reserve` or `release`. */
   readonly kind: ReservationJobKind;
   /** The cart the line belongs to. */
@@ -52,10 +57,13 @@ export function newJob(fields: {
   itemName: string;
   quantity: number;
   reservationId?: string | null;
+  /** Default: the job id. */
+  idempotencyKey?: string;
   now: number;
 }): ReservationJob {
   return {
     id: fields.id,
+    idempotencyKey: fields.idempotencyKey ?? fields.id,
     kind: fields.kind,
     cartId: fields.cartId,
     itemName: fields.itemName,

@@ -28,18 +28,25 @@ const UNCERTAIN_FAILURES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * True when a failed reservation may nonetheless exist at the service: attempts
- * were sent and the last one ended without an answer (timeout, 5xx, network), so an
- * earlier one may have reserved and lost its answer. Its job id (the idempotency key)
- * can still recover it.
+ * True when attempts were sent and the last one ended without a verdict (timeout,
+ * 5xx, network): an earlier attempt may have reserved and lost its answer.
+ */
+export function mayFollowUncertainFailure(
+  attempts: number,
+  lastErrorCode: string | undefined,
+): boolean {
+  return attempts > 0 && lastErrorCode !== undefined && UNCERTAIN_FAILURES.has(lastErrorCode);
+}
+
+/**
+ * True when a failed reservation may nonetheless exist at the service (see
+ * {@link mayFollowUncertainFailure}). Its idempotency key can still recover it.
  */
 export function mayBeHeld(reservation: LineReservation | null): boolean {
   return (
     reservation !== null &&
     reservation.status === 'failed' &&
-    reservation.attempts > 0 &&
-    reservation.lastError !== null &&
-    UNCERTAIN_FAILURES.has(reservation.lastError.code)
+    mayFollowUncertainFailure(reservation.attempts, reservation.lastError?.code)
   );
 }
 
@@ -47,49 +54,52 @@ export function mayBeHeld(reservation: LineReservation | null): boolean {
  * The job that gives back what the line's reservation holds at the service:
  * - `reserved`: a release of its external id;
  * - `failed` but {@link mayBeHeld}: a release that first recovers the id by
- *   replaying the old idempotency key (the job reuses the settled job's id);
+ *   replaying the reservation's idempotency key;
  * - otherwise nothing. A `pending` reservation's job notices it was superseded and
  *   releases whatever it obtains.
  */
 export function releaseJobFor(line: CartLine, ctx: TransitionContext): ReservationJob[] {
   const r = line.reservation;
   if (r === null) return [];
-  const release = (id: string, reservationId: string | null) =>
+  const release = (reservationId: string | null, idempotencyKey?: string) =>
     newJob({
-      id,
+      id: ctx.newId(),
       kind: 'release',
       cartId: ctx.cartId,
       itemName: line.name,
       quantity: r.quantity,
       reservationId,
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
       now: ctx.now,
     });
-  if (r.status === 'reserved' && r.reservationId !== null)
-    return [release(ctx.newId(), r.reservationId)];
-  if (mayBeHeld(r)) return [release(r.jobId, null)];
+  if (r.status === 'reserved' && r.reservationId !== null) return [release(r.reservationId)];
+  if (mayBeHeld(r)) return [release(null, r.idempotencyKey)];
   return [];
 }
 
 /**
  * Starts a new reservation for the line's current quantity: line goes `pending`,
- * one job. `jobId` (the idempotency key) defaults to a new id.
+ * one job (with a new id). `idempotencyKey` defaults to the new job's id; pass an
+ * earlier reservation's key to recover what it may hold instead of reserving anew.
  */
 export function startReservation(
   line: CartLine,
   ctx: TransitionContext,
-  jobId = ctx.newId(),
+  idempotencyKey?: string,
 ): ReservationChange {
   const job = newJob({
-    id: jobId,
+    id: ctx.newId(),
     kind: 'reserve',
     cartId: ctx.cartId,
     itemName: line.name,
     quantity: line.quantity,
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     now: ctx.now,
   });
   const reservation: LineReservation = {
     status: 'pending',
     jobId: job.id,
+    idempotencyKey: job.idempotencyKey,
     quantity: line.quantity,
     reservationId: null,
     attempts: 0,
@@ -103,8 +113,8 @@ export function startReservation(
 /**
  * An explicit reservation request. Pending or reserved for the current quantity:
  * nothing new. Failed in a way that may have reserved after all, same quantity: a
- * new job with the *same* idempotency key, so the service answers with what it may
- * hold instead of reserving twice. Otherwise: release what is held and start anew.
+ * new job replaying the *same* idempotency key, so the service answers with what it
+ * may hold instead of reserving twice. Otherwise: release what is held and start anew.
  */
 export function requestReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
   const r = line.reservation;
@@ -116,7 +126,7 @@ export function requestReservation(line: CartLine, ctx: TransitionContext): Rese
     return { line, jobs: [] };
   }
   if (r !== null && mayBeHeld(r) && r.quantity === line.quantity)
-    return startReservation(line, ctx, r.jobId);
+    return startReservation(line, ctx, r.idempotencyKey);
   const release = releaseJobFor(line, ctx);
   const started = startReservation(line, ctx);
   return { line: started.line, jobs: [...release, ...started.jobs] };

@@ -79,9 +79,27 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
       .inSingletonScope();
     bind(CartTokens.JobHandler)
       .toResolvedValue(
-        (service: CartService, reserver: Reserver, clock: Clock, logger: Logger) =>
-          new ReservationWorker({ repository: service.repository, reserver, clock, logger }),
-        [CartTokens.CartService, CartTokens.Reserver, CartTokens.Clock, CartTokens.Logger],
+        (
+          service: CartService,
+          reserver: Reserver,
+          scheduler: Scheduler,
+          clock: Clock,
+          logger: Logger,
+        ) =>
+          new ReservationWorker({
+            repository: service.repository,
+            reserver,
+            scheduler,
+            clock,
+            logger,
+          }),
+        [
+          CartTokens.CartService,
+          CartTokens.Reserver,
+          CartTokens.Scheduler,
+          CartTokens.Clock,
+          CartTokens.Logger,
+        ],
       )
       .inSingletonScope();
   });

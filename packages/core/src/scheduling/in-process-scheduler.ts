@@ -57,6 +57,7 @@ export class InProcessScheduler implements Scheduler {
   readonly #ready: string[] = [];
   readonly #running = new Map<string, Promise<void>>();
   readonly #early = new Set<string>();
+  readonly #lookAgain = new Set<string>();
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: InProcessSchedulerOptions) {
@@ -185,10 +186,15 @@ export class InProcessScheduler implements Scheduler {
       this.#ready.length > 0
     ) {
       const jobId = this.#ready.shift() as string;
-      if (this.#running.has(jobId)) continue;
+      if (this.#running.has(jobId)) {
+        this.#lookAgain.add(jobId); // handed over again while running: look once it ends
+        continue;
+      }
       const run = this.#attempt(jobId).then((nextLook) => {
         this.#running.delete(jobId);
+        const again = this.#lookAgain.delete(jobId);
         if (nextLook !== undefined) this.#schedule(jobId, nextLook);
+        else if (again) this.#schedule(jobId, this.#clock.now());
         this.#pump();
         this.#notifyIdle();
       });
