@@ -1,59 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { InProcessScheduler, MemoryCartStorage, MemoryReserver } from '../src/index.js';
 import {
-  type CartRuntime,
-  type CreateCartOptions,
-  createCart,
-  InProcessScheduler,
-  MemoryCartStorage,
-  MemoryReserver,
-  ReservationError,
-  type ReservationRequest,
-  type ReservationResult,
-  type ReserverCallOptions,
-} from '../src/index.js';
+  DeleteHookStorage,
+  fastRetry,
+  ScriptedReserver,
+  useRuntimes,
+} from './support/reservation-runtime.js';
 
-const fastRetry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, attemptTimeoutMs: 500 };
-const runtimes: CartRuntime[] = [];
-
-async function start(options: CreateCartOptions = {}) {
-  const storage = options.storage ?? new MemoryCartStorage();
-  const runtime = await createCart({
-    scheduler: (deps) => new InProcessScheduler({ ...deps, retry: fastRetry }),
-    ...options,
-    storage,
-  });
-  runtimes.push(runtime);
-  return runtime;
-}
-
-afterEach(async () => {
-  for (const runtime of runtimes.splice(0)) await runtime.close();
-});
-
-/** A reserver that can fail its first calls, or hold them until released. */
-class ScriptedReserver extends MemoryReserver {
-  failuresLeft = 0;
-  /** Reserve at the service, then fail the call as if the answer was lost. */
-  loseAnswers = 0;
-  gate: Promise<void> | undefined;
-
-  override async reserve(
-    request: ReservationRequest,
-    options?: ReserverCallOptions,
-  ): Promise<ReservationResult> {
-    if (this.gate) await this.gate;
-    if (this.failuresLeft > 0) {
-      this.failuresLeft--;
-      throw ReservationError.unavailable('503 from service', { status: 503 });
-    }
-    const result = await super.reserve(request, options);
-    if (this.loseAnswers > 0) {
-      this.loseAnswers--;
-      throw ReservationError.unavailable('timed out waiting for the answer');
-    }
-    return result;
-  }
-}
+const start = useRuntimes();
 
 describe('background reservation', () => {
   it('adding an item reserves it in the background: pending, then reserved with the id', async () => {
@@ -365,13 +319,8 @@ describe('faults around settling a job', () => {
   });
 
   it('a storage error while deleting a succeeded job never turns the reserved line into failed', async () => {
-    let failDeletes = 1;
-    const storage = new (class extends MemoryCartStorage {
-      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-        if (failDeletes-- > 0) throw new Error('disk hiccup');
-        return super.deleteJob(jobId, expectedVersion);
-      }
-    })();
+    const storage = new DeleteHookStorage();
+    storage.failDeletes = 1;
     const reserver = new MemoryReserver();
     const { service, scheduler } = await start({
       storage,

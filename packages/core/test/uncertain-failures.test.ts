@@ -1,57 +1,19 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { InProcessScheduler, MemoryCartStorage } from '../src/index.js';
 import {
-  type CartRuntime,
-  type CreateCartOptions,
-  createCart,
-  InProcessScheduler,
-  MemoryCartStorage,
-  MemoryReserver,
-  ReservationError,
-  type ReservationRequest,
-  type ReservationResult,
-  type ReserverCallOptions,
-} from '../src/index.js';
+  DeleteHookStorage,
+  fastRetry,
+  ScriptedReserver,
+  sleep,
+  useRuntimes,
+} from './support/reservation-runtime.js';
 
-const fastRetry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, attemptTimeoutMs: 500 };
-const runtimes: CartRuntime[] = [];
-
-async function start(options: CreateCartOptions = {}) {
-  const storage = options.storage ?? new MemoryCartStorage();
-  const runtime = await createCart({
-    scheduler: (deps) => new InProcessScheduler({ ...deps, retry: fastRetry }),
-    ...options,
-    storage,
-  });
-  runtimes.push(runtime);
-  return runtime;
-}
-
-afterEach(async () => {
-  for (const runtime of runtimes.splice(0)) await runtime.close({ timeoutMs: 50 });
-});
-
-/** Reserves at the service, then fails the call as if the answer was lost. */
-class LosingReserver extends MemoryReserver {
-  loseAnswers = 0;
-  override async reserve(
-    request: ReservationRequest,
-    options?: ReserverCallOptions,
-  ): Promise<ReservationResult> {
-    const result = await super.reserve(request, options);
-    if (this.loseAnswers > 0) {
-      this.loseAnswers--;
-      throw ReservationError.unavailable('timed out waiting for the answer');
-    }
-    return result;
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const start = useRuntimes(50);
 
 describe('recovering reservations after uncertain failures', () => {
   it('re-requested after an uncertain failure, then removed before the new job ran: what the service holds is released', async () => {
     const storage = new MemoryCartStorage();
-    const reserver = new LosingReserver();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
     const first = await start({ storage, reserver });
     await first.service.addItem('c1', { name: 'A' });
@@ -71,19 +33,10 @@ describe('recovering reservations after uncertain failures', () => {
   });
 
   it('removing a failed line works while its settled job is still stored (its delete hit a storage error)', async () => {
-    let failDeletes = 0;
-    const storage = new (class extends MemoryCartStorage {
-      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-        if (failDeletes > 0) {
-          failDeletes--;
-          throw new Error('disk hiccup');
-        }
-        return super.deleteJob(jobId, expectedVersion);
-      }
-    })();
-    const reserver = new LosingReserver();
+    const storage = new DeleteHookStorage();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = 1;
-    failDeletes = 1;
+    storage.failDeletes = 1;
     const { service } = await start({
       storage,
       reserver,
@@ -102,19 +55,10 @@ describe('recovering reservations after uncertain failures', () => {
   });
 
   it('emptying the cart works at once while a settled job is still stored', async () => {
-    let failDeletes = 0;
-    const storage = new (class extends MemoryCartStorage {
-      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-        if (failDeletes > 0) {
-          failDeletes--;
-          throw new Error('disk hiccup');
-        }
-        return super.deleteJob(jobId, expectedVersion);
-      }
-    })();
-    const reserver = new LosingReserver();
+    const storage = new DeleteHookStorage();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = 1;
-    failDeletes = 1;
+    storage.failDeletes = 1;
     const { service } = await start({
       storage,
       reserver,
@@ -135,20 +79,12 @@ describe('recovering reservations after uncertain failures', () => {
   }, 20_000);
 
   it('a re-request landing while the failed attempt is still settling runs and reserves', async () => {
-    let onDeleted: (() => Promise<unknown>) | undefined;
-    const storage = new (class extends MemoryCartStorage {
-      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-        await super.deleteJob(jobId, expectedVersion);
-        // Committed; the caller resumes a little later (I/O latency). Another request gets in.
-        const hook = onDeleted;
-        onDeleted = undefined;
-        if (hook) await hook();
-      }
-    })();
-    const reserver = new LosingReserver();
+    // A delete commits; its caller resumes a little later (I/O latency) and another request gets in.
+    const storage = new DeleteHookStorage();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ storage, reserver });
-    onDeleted = async () => {
+    storage.onDeleted = async () => {
       await service.requestReservation('c1', 'A');
     };
     await service.addItem('c1', { name: 'A' });
@@ -161,19 +97,12 @@ describe('recovering reservations after uncertain failures', () => {
   });
 
   it('a removal landing while the failed attempt is still settling releases what the service holds', async () => {
-    let onDeleted: (() => Promise<unknown>) | undefined;
-    const storage = new (class extends MemoryCartStorage {
-      override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-        await super.deleteJob(jobId, expectedVersion);
-        const hook = onDeleted;
-        onDeleted = undefined;
-        if (hook) await hook();
-      }
-    })();
-    const reserver = new LosingReserver();
+    // A delete commits; its caller resumes a little later (I/O latency) and another request gets in.
+    const storage = new DeleteHookStorage();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ storage, reserver });
-    onDeleted = async () => {
+    storage.onDeleted = async () => {
       await service.removeItem('c1', 'A');
     };
     await service.addItem('c1', { name: 'A' });
@@ -186,7 +115,7 @@ describe('recovering reservations after uncertain failures', () => {
   });
 
   it('a superseded job whose every answer is lost leaves a cleanup that releases the reservation', async () => {
-    const reserver = new LosingReserver();
+    const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts; // every attempt of the job loses its answer
     const { service, scheduler } = await start({
       reserver,

@@ -1,0 +1,88 @@
+import { afterEach } from 'vitest';
+import {
+  type CartRuntime,
+  type CreateCartOptions,
+  createCart,
+  InProcessScheduler,
+  MemoryCartStorage,
+  MemoryReserver,
+  ReservationError,
+  type ReservationRequest,
+  type ReservationResult,
+  type ReserverCallOptions,
+} from '../../src/index.js';
+
+/** Retries fast enough for tests. */
+export const fastRetry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, attemptTimeoutMs: 500 };
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Returns a `start(options)` that composes a cart (in-memory storage, a scheduler
+ * with {@link fastRetry}) and closes every runtime it started after each test.
+ */
+export function useRuntimes(
+  closeTimeoutMs?: number,
+): (options?: CreateCartOptions) => Promise<CartRuntime> {
+  const runtimes: CartRuntime[] = [];
+  afterEach(async () => {
+    for (const runtime of runtimes.splice(0)) {
+      await runtime.close(closeTimeoutMs === undefined ? {} : { timeoutMs: closeTimeoutMs });
+    }
+  });
+  return async (options = {}) => {
+    const runtime = await createCart({
+      scheduler: (deps) => new InProcessScheduler({ ...deps, retry: fastRetry }),
+      ...options,
+      storage: options.storage ?? new MemoryCartStorage(),
+    });
+    runtimes.push(runtime);
+    return runtime;
+  };
+}
+
+/** A reserver that can fail its first calls, lose its answers, or hold calls until a gate opens. */
+export class ScriptedReserver extends MemoryReserver {
+  /** Calls to fail with a 503 before reaching the service. */
+  failuresLeft = 0;
+  /** Calls that reserve at the service, then fail as if the answer was lost. */
+  loseAnswers = 0;
+  /** Calls wait for this promise first. */
+  gate: Promise<void> | undefined;
+
+  override async reserve(
+    request: ReservationRequest,
+    options?: ReserverCallOptions,
+  ): Promise<ReservationResult> {
+    if (this.gate) await this.gate;
+    if (this.failuresLeft > 0) {
+      this.failuresLeft--;
+      throw ReservationError.unavailable('503 from service', { status: 503 });
+    }
+    const result = await super.reserve(request, options);
+    if (this.loseAnswers > 0) {
+      this.loseAnswers--;
+      throw ReservationError.unavailable('timed out waiting for the answer');
+    }
+    return result;
+  }
+}
+
+/** In-memory storage whose job deletes can fail, or run a hook once committed (I/O latency). */
+export class DeleteHookStorage extends MemoryCartStorage {
+  /** Deletes to fail with a storage error. */
+  failDeletes = 0;
+  /** Runs once, after the next delete committed and before its caller resumes. */
+  onDeleted: (() => Promise<unknown>) | undefined;
+
+  override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
+    if (this.failDeletes > 0) {
+      this.failDeletes--;
+      throw new Error('disk hiccup');
+    }
+    await super.deleteJob(jobId, expectedVersion);
+    const hook = this.onDeleted;
+    this.onDeleted = undefined;
+    if (hook) await hook();
+  }
+}
