@@ -54,10 +54,10 @@ export class InProcessScheduler implements Scheduler {
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   readonly #stop = new AbortController();
   readonly #timers = new Map<string, ClockTimer>();
-  readonly #ready: string[] = [];
+  /** Due jobs waiting for a free slot, in due order (a Set: no duplicates, O(1) checks). */
+  readonly #ready = new Set<string>();
   readonly #running = new Map<string, Promise<void>>();
   readonly #early = new Set<string>();
-  readonly #lookAgain = new Set<string>();
   #idleWaiters: Array<() => void> = [];
 
   constructor(options: InProcessSchedulerOptions) {
@@ -136,7 +136,7 @@ export class InProcessScheduler implements Scheduler {
     this.#state = 'stopped';
     for (const timer of this.#timers.values()) timer.clear();
     this.#timers.clear();
-    this.#ready.length = 0;
+    this.#ready.clear();
     const inFlight = Promise.all(this.#running.values());
     const timeoutMs = options.timeoutMs ?? 5_000;
     if (!(await settlesWithin(inFlight, timeoutMs))) {
@@ -175,7 +175,7 @@ export class InProcessScheduler implements Scheduler {
   }
 
   #makeReady(jobId: string): void {
-    if (!this.#ready.includes(jobId)) this.#ready.push(jobId);
+    this.#ready.add(jobId);
     this.#pump();
   }
 
@@ -183,18 +183,16 @@ export class InProcessScheduler implements Scheduler {
     while (
       this.#state === 'running' &&
       this.#running.size < this.#concurrency &&
-      this.#ready.length > 0
+      this.#ready.size > 0
     ) {
-      const jobId = this.#ready.shift() as string;
-      if (this.#running.has(jobId)) {
-        this.#lookAgain.add(jobId); // handed over again while running: look once it ends
-        continue;
-      }
+      const [jobId] = this.#ready;
+      if (jobId === undefined) break;
+      this.#ready.delete(jobId);
+      // Handed over again while it runs: the running attempt settles it.
+      if (this.#running.has(jobId)) continue;
       const run = this.#attempt(jobId).then((nextLook) => {
         this.#running.delete(jobId);
-        const again = this.#lookAgain.delete(jobId);
         if (nextLook !== undefined) this.#schedule(jobId, nextLook);
-        else if (again) this.#schedule(jobId, this.#clock.now());
         this.#pump();
         this.#notifyIdle();
       });
@@ -233,7 +231,7 @@ export class InProcessScheduler implements Scheduler {
   }
 
   #isIdle(): boolean {
-    return this.#running.size === 0 && this.#ready.length === 0 && this.#timers.size === 0;
+    return this.#running.size === 0 && this.#ready.size === 0 && this.#timers.size === 0;
   }
 
   #notifyIdle(): void {
