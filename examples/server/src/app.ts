@@ -1,4 +1,4 @@
-import type { CartService, CartStorage, Logger } from '@cartkit/core';
+import type { CartService, CartStorage } from '@cartkit/core';
 import {
   createCartRouter,
   problemErrorHandler,
@@ -94,12 +94,12 @@ export function createApp(deps: AppDependencies): Express {
     createCartRouter({
       service: deps.service,
       storage: deps.storage,
-      logger: deps.logger as unknown as Logger,
+      logger: deps.logger,
       ...(deps.cartIdentity === 'header' ? { resolveCartId: cartFromHeader } : {}),
       openApi: { title: 'cartkit example server' },
     }),
   );
-  app.use(problemErrorHandler({ logger: deps.logger as unknown as Logger }));
+  app.use(problemErrorHandler({ logger: deps.logger }));
   return app;
 }
 
