@@ -224,6 +224,14 @@ describe('example server, end to end', () => {
     expect(cart.items[0]?.quantity).toBe(1_000);
   }, 60_000);
 
+  it('refuses to start on a taken port with a one-line hint, exit code 1', async () => {
+    const { url } = await start();
+    const port = new URL(url).port;
+    await expect(start({ PORT: port })).rejects.toThrow(
+      /exited with 1[\s\S]*port is taken; set PORT/,
+    );
+  });
+
   it('limits writes per client when configured, with a 429 problem', async () => {
     const { url } = await start({ RATE_LIMIT_PER_MINUTE: '3' });
     const statuses: number[] = [];

@@ -539,6 +539,15 @@ describe('bad input', () => {
     ]);
   });
 
+  it('gives the same errors[] shape when the cart rules (not the schema) refuse a field', async () => {
+    const res = await api.post('/items', { name: 'Apple', quantity: 10_000 });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('QUANTITY_LIMIT_EXCEEDED');
+    expect(res.body.errors).toEqual([
+      { pointer: '/quantity', code: 'QUANTITY_LIMIT_EXCEEDED', detail: res.body.detail },
+    ]);
+  });
+
   it('names the limit of a body that is too large', async () => {
     const res = await api.post('/items', { name: 'x'.repeat(20_000) });
     expect(res.status).toBe(413);
