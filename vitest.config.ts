@@ -1,29 +1,25 @@
-import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { workspaceEntries } from './workspace-packages.js';
 
-const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-// Tests import packages by name; these aliases point them at each package's source
-// (child processes spawned by tests import the built `dist` instead).
+// Tests import packages by name; these aliases, derived from every workspace package's
+// `exports`, point them at each package's source (child processes spawned by tests import the
+// built `dist` instead). A new package resolves to its source without editing this file.
 export default defineConfig({
   resolve: {
-    alias: [
-      {
-        find: /^@cartkit\/core\/inversify$/,
-        replacement: src('./packages/core/src/inversify/index.ts'),
-      },
-      {
-        find: /^@cartkit\/([\w-]+)\/inversify$/,
-        replacement: src('./packages/$1/src/inversify.ts'),
-      },
-      {
-        find: /^@cartkit\/(core|testing|storage-sqlite|reserver-http|scheduler-timer|express)$/,
-        replacement: src('./packages/$1/src/index.ts'),
-      },
-    ],
+    alias: workspaceEntries().map(({ specifier, source }) => ({
+      find: new RegExp(`^${escapeRegExp(specifier)}$`),
+      replacement: source,
+    })),
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts', 'docs/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'examples/*/test/**/*.test.ts',
+      'docs/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
