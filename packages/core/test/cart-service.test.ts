@@ -398,3 +398,36 @@ describe('CartService: options', () => {
     }
   });
 });
+
+describe('CartService: one operation, one instant', () => {
+  /** A clock that moves on by 1 ms every time it is read: any second read shows. */
+  const steppingClock = () => {
+    let t = Date.UTC(2026, 0, 1);
+    return { now: () => t++, setTimer: () => ({ clear() {} }) };
+  };
+
+  it('a new line has addedAt = updatedAt = the cart updatedAt = its reservation requestedAt', async () => {
+    const { service } = setup({ clock: steppingClock(), reserveOnAdd: true });
+    const { cart, line } = await service.addItem('c1', { name: 'A' });
+    expect(line.updatedAt).toBe(line.addedAt);
+    expect(cart.updatedAt).toBe(line.addedAt);
+    expect(cart.createdAt).toBe(line.addedAt);
+    expect(line.reservation?.requestedAt).toBe(line.addedAt);
+    expect(line.reservation?.updatedAt).toBe(line.addedAt);
+
+    const second = await service.addItem('c1', { name: 'B' });
+    expect(second.line.updatedAt).toBe(second.line.addedAt);
+    expect(second.cart.updatedAt).toBe(second.line.addedAt);
+  });
+
+  it('adding to a line and setting its quantity stamp the line and the cart alike', async () => {
+    const { service } = setup({ clock: steppingClock(), reserveOnAdd: true });
+    await service.addItem('c1', { name: 'A' });
+    const added = await service.addItem('c1', { name: 'A', quantity: 2 });
+    expect(added.line.updatedAt).toBe(added.cart.updatedAt);
+    expect(added.line.reservation?.requestedAt).toBe(added.cart.updatedAt);
+    const set = await service.setQuantity('c1', 'A', 5);
+    expect(set.line.updatedAt).toBe(set.cart.updatedAt);
+    expect(set.line.reservation?.requestedAt).toBe(set.cart.updatedAt);
+  });
+});

@@ -57,13 +57,15 @@ export class CartRepository {
   /**
    * Applies `change` to the current cart (an empty version-0 cart if none) and saves
    * the result with compare-and-set, recomputing on conflict. Errors thrown by
-   * `change` abort without writing.
+   * `change` abort without writing. Each attempt reads the clock once: `change` gets
+   * that instant (`now`, epoch ms) and the saved cart's `updatedAt` is the same, so
+   * every timestamp one change writes agrees.
    *
    * @param expectedVersion when set, fails with `VERSION_MISMATCH` unless the cart is at it.
    */
   mutate<R>(
     cartId: string,
-    change: (cart: Cart, exists: boolean) => CartMutation<R>,
+    change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
     expectedVersion?: number,
   ): Promise<MutationResult<R>> {
     return this.#mutex.run(cartId, () => this.#mutateLoop(cartId, change, expectedVersion));
@@ -71,13 +73,15 @@ export class CartRepository {
 
   async #mutateLoop<R>(
     cartId: string,
-    change: (cart: Cart, exists: boolean) => CartMutation<R>,
+    change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
     expectedVersion: number | undefined,
   ): Promise<MutationResult<R>> {
     const { storage, clock, maxSaveAttempts, logger } = this.#options;
     for (let attempt = 1; ; attempt++) {
       const stored = await storage.getCart(cartId);
-      const current = stored ?? emptyCart(cartId, new Date(clock.now()).toISOString());
+      const nowMs = clock.now();
+      const now = new Date(nowMs).toISOString();
+      const current = stored ?? emptyCart(cartId, now);
       if (expectedVersion !== undefined && current.version !== expectedVersion) {
         throw new ConflictError(
           ErrorCode.VERSION_MISMATCH,
@@ -85,9 +89,8 @@ export class CartRepository {
           { details: { currentVersion: current.version, expectedVersion } },
         );
       }
-      const mutation = change(current, stored !== undefined);
+      const mutation = change(current, stored !== undefined, nowMs);
       if ('unchanged' in mutation) return { cart: current, result: mutation.result, jobs: [] };
-      const now = new Date(clock.now()).toISOString();
       const next: Cart = {
         ...current,
         version: current.version + 1,

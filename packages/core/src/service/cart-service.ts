@@ -193,7 +193,7 @@ export class CartService {
           { details: { maxLines: this.#limits.maxLines } },
         );
       }
-      const now = this.#nowIso();
+      const now = new Date(ctx.now).toISOString();
       if (existing === undefined) {
         const fresh: CartLine = { name, quantity, reservation: null, addedAt: now, updatedAt: now };
         const change = this.#reserveOnAdd
@@ -231,7 +231,7 @@ export class CartService {
       if (line.quantity === wanted) return { unchanged: true, result: line };
       const change = afterQuantityChange(
         line,
-        { ...line, quantity: wanted, updatedAt: this.#nowIso() },
+        { ...line, quantity: wanted, updatedAt: new Date(ctx.now).toISOString() },
         this.#reserveOnAdd,
         ctx,
       );
@@ -296,8 +296,7 @@ export class CartService {
       options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
     const outcome = await this.#repository.mutate(
       cartId,
-      (cart, exists) =>
-        change(cart, { cartId, now: this.#clock.now(), newId: this.#generateId }, exists),
+      (cart, exists, now) => change(cart, { cartId, now, newId: this.#generateId }, exists),
       expectedVersion,
     );
     for (const job of outcome.jobs) this.#handOver(job);
