@@ -19,8 +19,20 @@ export interface ServerConfig {
   readonly rateLimitPerMinute: number;
   /** `CART_IDENTITY`: `shared` (one cart, as the seed; default) or `header` (`X-Cart-Id`). */
   readonly cartIdentity: CartIdentity;
-  /** `SHUTDOWN_TIMEOUT_MS`: bound on graceful shutdown (default 10 000). */
+  /**
+   * `SHUTDOWN_DRAIN_MS`: after `SIGTERM`, how long the server keeps serving — readiness
+   * answering 503, every response closing its connection — so a load balancer sees it
+   * leave before it stops accepting connections (default 5 000; `SIGINT` skips it).
+   */
+  readonly shutdownDrainMs: number;
+  /** `SHUTDOWN_TIMEOUT_MS`: bound on closing after the drain: in-flight requests and jobs (default 10 000). */
   readonly shutdownTimeoutMs: number;
+  /** `REQUEST_TIMEOUT_MS`: the whole request (headers and body) must arrive within it, else 408 (default 30 000; 0 = none). */
+  readonly requestTimeoutMs: number;
+  /** `HEADERS_TIMEOUT_MS`: the request headers must arrive within it, else 408 (default 10 000; at most the request timeout). */
+  readonly headersTimeoutMs: number;
+  /** `KEEP_ALIVE_TIMEOUT_MS`: an idle keep-alive connection is closed after it (default 5 000; 0 = no keep-alive). */
+  readonly keepAliveTimeoutMs: number;
   /** `DEMO_RESERVATION_LATENCY_MS`: latency of the demo reservation service (default 200). */
   readonly demoLatencyMs: number;
 }
@@ -51,7 +63,11 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000, 600),
   CART_IDENTITY: z.enum(['shared', 'header']).default('shared'),
+  SHUTDOWN_DRAIN_MS: integer('SHUTDOWN_DRAIN_MS', 0, 600_000, 5_000),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
+  REQUEST_TIMEOUT_MS: integer('REQUEST_TIMEOUT_MS', 0, 3_600_000, 30_000),
+  HEADERS_TIMEOUT_MS: integer('HEADERS_TIMEOUT_MS', 1, 3_600_000, 10_000),
+  KEEP_ALIVE_TIMEOUT_MS: integer('KEEP_ALIVE_TIMEOUT_MS', 0, 3_600_000, 5_000),
   DEMO_RESERVATION_LATENCY_MS: integer('DEMO_RESERVATION_LATENCY_MS', 0, 60_000, 200),
 });
 
@@ -65,7 +81,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const present = Object.fromEntries(
     Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
   );
-  const result = schema.safeParse(present);
+  const result = schema
+    .refine((c) => c.REQUEST_TIMEOUT_MS === 0 || c.HEADERS_TIMEOUT_MS <= c.REQUEST_TIMEOUT_MS, {
+      path: ['HEADERS_TIMEOUT_MS'],
+      error: 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS',
+    })
+    .safeParse(present);
   if (!result.success) {
     const problems = result.error.issues.map(
       (issue) => `${issue.path.join('.')}: ${issue.message}`,
@@ -81,7 +102,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: c.LOG_LEVEL,
     rateLimitPerMinute: c.RATE_LIMIT_PER_MINUTE,
     cartIdentity: c.CART_IDENTITY,
+    shutdownDrainMs: c.SHUTDOWN_DRAIN_MS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
+    keepAliveTimeoutMs: c.KEEP_ALIVE_TIMEOUT_MS,
     demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
   };
 }

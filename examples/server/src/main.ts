@@ -3,19 +3,27 @@
 // adds decorated classes to the same inversify container needs it loaded first.
 import 'reflect-metadata';
 import { ConfigError, readConfig } from './config.js';
-import { startServer } from './server.js';
+import { type RunningServer, startServer } from './server.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
-  const server = await startServer(config);
-  let signals = 0;
+  // Signal handlers go in before the server starts: a signal that arrives while it
+  // starts (even right after it logged "listening") must shut it down, not kill it.
+  let server: RunningServer | undefined;
+  let early: NodeJS.Signals | undefined;
+  // SIGTERM (orchestrators, `docker stop`): drain, then close. SIGINT (Ctrl-C): close
+  // now; also ends a drain in progress. Any signal while closing: exit at once.
   const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
+    if (server === undefined) {
+      early ??= signal;
+      return;
+    }
+    if (server.phase === 'closing') {
       console.error(`${signal} again: exiting now`);
       process.exit(1);
     }
-    server.shutdown().then(
+    const drain = signal === 'SIGTERM' && server.phase === 'running';
+    server.shutdown(drain ? {} : { drainMs: 0 }).then(
       () => process.exit(0),
       (error: unknown) => {
         console.error('shutdown failed', error);
@@ -25,6 +33,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  server = await startServer(config);
+  if (early !== undefined) onSignal(early);
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { startFakeReservationService } from '@cartkit/testing';
@@ -7,12 +8,33 @@ import { createApp } from './app.js';
 import type { ServerConfig } from './config.js';
 import { composeCart } from './container.js';
 
+/** Where a server is in its life: serving, draining (still serving, not ready), or closing. */
+export type ServerPhase = 'running' | 'draining' | 'closing';
+
+/** Options of {@link RunningServer.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * How long to keep serving (readiness 503, `Connection: close` on every response)
+   * before closing. Default: the configured `SHUTDOWN_DRAIN_MS`. Calling `shutdown`
+   * again with `0` during the drain ends it at once.
+   */
+  readonly drainMs?: number;
+}
+
 /** A running example server. */
 export interface RunningServer {
   /** Where it listens, e.g. `http://127.0.0.1:3000`. */
   readonly url: string;
-  /** Graceful shutdown: readiness 503, in-flight requests finish, scheduler stops, storage closes. */
-  shutdown(): Promise<void>;
+  /** `running`, then `draining` once shutdown began, then `closing` after the drain. */
+  readonly phase: ServerPhase;
+  /**
+   * Graceful shutdown. Drain: readiness answers 503 and every response closes its
+   * connection, while new connections are still accepted and served, so a load
+   * balancer sees the instance leave before it goes. Then close: stop accepting,
+   * let in-flight requests finish (bounded by `SHUTDOWN_TIMEOUT_MS`), stop the
+   * scheduler, close the storage. Resolves when all is closed; repeated calls share it.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
 /** Starts the example server with `config`. */
@@ -46,7 +68,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     rateLimitPerMinute: config.rateLimitPerMinute,
     isReady: () => ready,
   });
-  const server = app.listen(config.port, config.host);
+  const server = createServer(
+    {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      // How often Node checks the two timeouts above (its default, 30 s, would let a
+      // slow client outlive a short timeout by that much).
+      connectionsCheckingInterval: checkingInterval(config),
+    },
+    app,
+  );
+  // Set as properties too: they are what the server consults.
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -58,15 +95,34 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'cartkit example server listening',
   );
 
+  let phase: ServerPhase = 'running';
+  let endDrain: (() => void) | undefined;
   let shuttingDown: Promise<void> | undefined;
-  const shutdown = () => {
+  const shutdown = (options: ShutdownOptions = {}) => {
+    const drainMs = options.drainMs ?? config.shutdownDrainMs;
+    if (drainMs === 0) endDrain?.();
     shuttingDown ??= (async () => {
-      const deadline = Date.now() + config.shutdownTimeoutMs;
+      phase = 'draining';
       ready = false;
-      logger.info('shutting down: finishing in-flight requests');
+      // Still accepting and serving: a load balancer learns from readiness (503) that
+      // this instance is leaving, and keep-alive clients are told to reconnect
+      // (`Connection: close`, set by the app while not ready) — elsewhere, by then.
+      logger.info({ drainMs }, 'shutting down: draining (readiness 503, still serving)');
+      if (drainMs > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          endDrain = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      phase = 'closing';
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      logger.info('shutting down: closing (no new connections; in-flight requests finish)');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
-      // Responses now carry `Connection: close`; drop each connection as it goes idle.
+      // Responses carry `Connection: close`; drop each connection as it goes idle.
       server.on('request', (_req, res) => res.on('finish', () => server.closeIdleConnections()));
       const force = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
       force.unref();
@@ -78,5 +134,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     })();
     return shuttingDown;
   };
-  return { url, shutdown };
+  return {
+    url,
+    get phase() {
+      return phase;
+    },
+    shutdown,
+  };
+}
+
+/** Check the request and header timeouts often enough for them to hold to within ~25 %. */
+function checkingInterval(config: ServerConfig): number {
+  const timeouts = [config.headersTimeoutMs, config.requestTimeoutMs].filter((ms) => ms > 0);
+  return Math.max(50, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
 }

@@ -68,8 +68,22 @@ describe('configuration', () => {
       logLevel: 'info',
       rateLimitPerMinute: 600,
       cartIdentity: 'shared',
+      shutdownDrainMs: 5_000,
       shutdownTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5_000,
       demoLatencyMs: 200,
+    });
+  });
+
+  it('refuses a headers timeout longer than the request timeout', () => {
+    expect(() => readConfig({ REQUEST_TIMEOUT_MS: '1000', HEADERS_TIMEOUT_MS: '2000' })).toThrow(
+      /HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS/,
+    );
+    expect(readConfig({ REQUEST_TIMEOUT_MS: '0', HEADERS_TIMEOUT_MS: '2000' })).toMatchObject({
+      requestTimeoutMs: 0,
+      headersTimeoutMs: 2_000,
     });
   });
 

@@ -11,7 +11,9 @@ export interface ServerProcess {
   readonly child: ChildProcess;
   /** Structured log lines seen so far. */
   readonly logs: Array<Record<string, unknown>>;
-  /** Sends `signal` and resolves with the exit code. */
+  /** Resolves with the first log line whose `msg` matches, already seen or still to come. */
+  waitForLog(msg: string | RegExp): Promise<Record<string, unknown>>;
+  /** Sends `signal` (if still running) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -23,12 +25,16 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
+  const waiters: Array<(entry: Record<string, unknown>) => boolean> = [];
+  const matches = (msg: string | RegExp, entry: Record<string, unknown>) =>
+    typeof entry.msg === 'string' &&
+    (typeof msg === 'string' ? entry.msg === msg : msg.test(entry.msg));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+    child.once('close', (code) => resolve(code)),
   );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${stderr}`)), 15_000);
@@ -39,6 +45,7 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
+        for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]?.(entry)) waiters.splice(i, 1);
         if (entry.msg === 'cartkit example server listening') {
           clearTimeout(timer);
           resolve(entry.url as string);
@@ -52,6 +59,20 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     url,
     child,
     logs,
+    waitForLog(msg) {
+      const seen = logs.find((entry) => matches(msg, entry));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        exited.then((code) =>
+          reject(new Error(`server exited with ${code} before logging ${msg}`)),
+        );
+        waiters.push((entry) => {
+          if (!matches(msg, entry)) return false;
+          resolve(entry);
+          return true;
+        });
+      });
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       return exited;
