@@ -1,16 +1,691 @@
-// Runs every benchmark in this folder, one after another. `pnpm bench` builds first.
+// cartkit benchmarks: every figure against a baseline measured in the same run.
+//
+//   pnpm bench              full run (< 5 min): prints one table, writes
+//                           bench/results/latest.json and regenerates docs/performance.md
+//   pnpm bench:smoke        a few seconds of each scenario (CI): fails on errors, never on timings
+//   node bench/run.mjs --only get,post-hot --no-docs      a subset, docs untouched
+//
+// HTTP load comes from Debian's `wrk` in its own process; every server under test
+// runs in its own process too (see bench/servers/ and bench/lib/).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runNodeScript, startServer } from './lib/procs.mjs';
+import { renderMarkdownTable, renderText, updatePerformanceDoc } from './lib/report.mjs';
+import { measure, median, wrk } from './lib/wrk.mjs';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const here = fileURLToPath(new URL('.', import.meta.url));
-const benches = readdirSync(here)
-  .filter((f) => f.endsWith('.mjs') && f !== 'run.mjs')
-  .sort();
-for (const file of benches) {
-  console.log(`\n== ${file}`);
-  const { status } = spawnSync(process.execPath, [`${here}${file}`, ...process.argv.slice(2)], {
-    stdio: 'inherit',
+const { values: opts } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-docs': { type: 'boolean', default: false },
+    'no-flask': { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+});
+const smoke = opts.smoke;
+
+/** Durations and sizes: the full run and the smoke run. */
+const plan = smoke
+  ? {
+      connections: 32,
+      warmupSeconds: 0,
+      seconds: 1,
+      repeats: 1,
+      reserveConnections: 8,
+      reserveCarts: 10,
+      bigCartLines: 50,
+      soakSeconds: 2,
+      reservations: { lines: 100, concurrency: 16, latencyMs: 20 },
+      manyCarts: { few: 100, many: 2000, time: 200 },
+      flask: false,
+    }
+  : {
+      connections: 32,
+      warmupSeconds: 1,
+      seconds: 3,
+      repeats: 3,
+      reserveConnections: 8,
+      reserveCarts: 50,
+      bigCartLines: 500,
+      soakSeconds: 60,
+      reservations: { lines: 1000, concurrency: 16, latencyMs: 100 },
+      manyCarts: { few: 100, many: 100_000, time: 1000 },
+      flask: !opts['no-flask'],
+    };
+const flask = plan.flask ? findFlask() : { missing: 'not run in this mode' };
+const flaskDir = flask.dir;
+if (plan.flask && flaskDir === undefined)
+  process.stderr.write(`Flask seed skipped: ${flask.missing}\n`);
+const only = opts.only?.split(',');
+const wanted = (id) => only === undefined || only.includes(id);
+
+if (!existsSync(join(root, 'examples/server/dist/main.js'))) {
+  console.error('The example server is not built: run `pnpm build` first (`pnpm bench` does).');
+  process.exit(1);
+}
+const work = mkdtempSync(join(tmpdir(), 'cartkit-bench-'));
+const logDir = join(work, 'logs');
+mkdirSync(logDir);
+const rows = [];
+const errors = [];
+const memory = [];
+const started = Date.now();
+const facts = machineFacts();
+
+// ---------------------------------------------------------------- servers
+
+let serial = 0;
+/** Starts one server under test in its own process. */
+function server(kind, env = {}) {
+  const name = `${kind}-${++serial}`;
+  const cartkit = (storage) => ({
+    command: process.execPath,
+    args: [join(root, 'examples/server/dist/main.js')],
+    env: {
+      // The example server as shipped, except: no write rate limit (600/min would
+      // answer 429s) and per-request carts (X-Cart-Id) so runs can use fresh carts.
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_PER_MINUTE: '0',
+      CART_IDENTITY: 'header',
+      DATABASE_URL: storage === 'memory' ? 'memory:' : join(work, `${name}.db`),
+      ...env,
+    },
+    readyHeaders: { 'x-cart-id': 'ready' },
   });
-  if (status !== 0) process.exit(status ?? 1);
+  const spec = {
+    'node-http': { command: process.execPath, args: [join(here, 'servers/node-http.mjs')], env },
+    express: { command: process.execPath, args: [join(here, 'servers/express-bare.mjs')], env },
+    'cartkit-memory': cartkit('memory'),
+    'cartkit-sqlite': cartkit('sqlite'),
+    flask: {
+      command: flask.python,
+      args: ['main.py'],
+      cwd: flaskDir,
+      env: { DATABASE_URL: `sqlite:///${join(work, `${name}.db`)}`, ...env },
+    },
+  }[kind];
+  return startServer({ name, logDir, ...spec });
+}
+
+/**
+ * The seed's Flask service (`FLASK_SEED_DIR`, else `shared/peers/flask-seed` beside
+ * the checkout), if it is there and Flask is installed; otherwise its rows are skipped.
+ */
+function findFlask() {
+  const candidates = [
+    process.env.FLASK_SEED_DIR,
+    join(root, '../shared/peers/flask-seed'),
+    join(root, '../../shared/peers/flask-seed'),
+  ].filter((dir) => dir !== undefined);
+  const dir = candidates.find((d) => existsSync(join(d, 'main.py')));
+  if (dir === undefined)
+    return { missing: `not found (set FLASK_SEED_DIR); tried ${candidates.join(', ')}` };
+  // Debian's python3 (where apt installs Flask) may be shadowed on PATH (pyenv).
+  const python = [process.env.PYTHON, '/usr/bin/python3', 'python3']
+    .filter((p) => p !== undefined)
+    .find((p) => spawnSync(p, ['-c', 'import flask, flask_sqlalchemy, requests']).status === 0);
+  if (python === undefined) {
+    return {
+      missing: 'python3-flask, python3-flask-sqlalchemy or python3-requests is not installed',
+    };
+  }
+  return { dir, python };
+}
+
+const LABEL = {
+  'node-http': 'bare node:http',
+  express: 'bare express 5',
+  'cartkit-memory': 'cartkit, in-memory storage',
+  'cartkit-sqlite': 'cartkit, SQLite',
+  flask: 'Flask seed',
+};
+
+/** Adds items through HTTP: `count` names to cart `cartId`, 8 requests in flight. */
+async function fill(origin, cartId, count) {
+  let next = 0;
+  const one = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const res = await fetch(`${origin}/items`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-cart-id': cartId },
+        body: JSON.stringify({ name: `P${i}` }),
+      });
+      await res.arrayBuffer();
+      if (res.status !== 201) throw new Error(`fill ${cartId}: POST /items answered ${res.status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, one));
+}
+
+/** Waits until no line of the cart has a pending reservation (cartkit only). */
+async function settle(origin, cartId, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${origin}/items`, { headers: { 'x-cart-id': cartId } });
+    const body = await res.json();
+    const pending = body.items.filter((item) => item.reservation?.status === 'pending').length;
+    if (pending === 0) return;
+    if (Date.now() > deadline) throw new Error(`${cartId}: ${pending} reservations still pending`);
+    await sleep(100);
+  }
+}
+
+/** Servers kept for reuse (smoke run only), by kind and environment. */
+const reused = new Map();
+
+/**
+ * A server of `kind` for one scenario: fresh in the full run; in the smoke run one
+ * per kind and environment, reused across scenarios (they use different carts).
+ */
+async function acquire(kind, env) {
+  const key = `${kind} ${JSON.stringify(env)}`;
+  if (smoke && reused.has(key)) return reused.get(key);
+  const s = await server(kind, env);
+  if (smoke) reused.set(key, s);
+  return s;
+}
+
+/** Stops a server from {@link acquire} (unless reused), recording its memory. */
+async function release(kind, s) {
+  if (!smoke) await stopServer(kind, s);
+}
+
+async function stopServer(kind, s) {
+  const mem = s.memory();
+  if (mem !== undefined && kind.startsWith('cartkit')) memory.push({ server: s.name, ...mem });
+  await s.stop();
+}
+
+/** Runs `fn(server)` against a server of `kind`, then releases it. */
+async function withServer(kind, env, fn) {
+  const s = await acquire(kind, env);
+  try {
+    return await fn(s);
+  } finally {
+    await release(kind, s);
+  }
+}
+
+/**
+ * The environment of servers whose scenario waits for reservations to settle: an
+ * instant demo reservation service. The smoke run uses it everywhere (fewer servers).
+ */
+const FAST_SERVICE = { DEMO_RESERVATION_LATENCY_MS: '0' };
+const AS_SHIPPED = smoke ? FAST_SERVICE : {};
+
+/**
+ * Measures each server of `kinds` under the same load and records one row each
+ * (median of the repeats, ratio to its baseline).
+ *
+ * - `interleave: true` (read scenarios): every server is started and prepared first,
+ *   then each round runs every server once in turn, so drift in the machine's load
+ *   falls on all of them alike.
+ * - `interleave: false` (write scenarios): one server at a time, stopped before the
+ *   next starts, so the reservation work its writes left behind cannot slow the next.
+ *
+ * `request(run)` gives wrk's request settings for a run (`warmup`, `r1`, ...).
+ */
+async function compare(group, kinds, env, { prepare, request, interleave, baselineGroup }) {
+  const one = (s, seconds, run) =>
+    wrk({ origin: s.origin, connections: plan.connections, seconds, request: request(run) });
+  const measured = new Map(kinds.map((kind) => [kind, { warmupErrors: 0, runs: [] }]));
+  const measureRound = async (kind, s, run) => {
+    const m = measured.get(kind);
+    if (run === 'warmup') m.warmupErrors = (await one(s, plan.warmupSeconds, run)).errors;
+    else m.runs.push(await one(s, plan.seconds, run));
+  };
+  const rounds = [
+    ...(plan.warmupSeconds > 0 ? ['warmup'] : []),
+    ...Array.from({ length: plan.repeats }, (_, i) => `r${i + 1}`),
+  ];
+  if (interleave) {
+    const running = [];
+    try {
+      for (const kind of kinds) {
+        const s = await acquire(kind, env);
+        running.push([kind, s]);
+        await prepare?.(s, kind);
+      }
+      for (const run of rounds) for (const [kind, s] of running) await measureRound(kind, s, run);
+    } finally {
+      for (const [kind, s] of running) await release(kind, s);
+    }
+  } else {
+    for (const kind of kinds) {
+      await withServer(kind, env, async (s) => {
+        await prepare?.(s, kind);
+        for (const run of rounds) await measureRound(kind, s, run);
+      });
+    }
+  }
+  for (const [kind, { warmupErrors, runs }] of measured) {
+    record(
+      group,
+      kind,
+      {
+        rps: median(runs.map((r) => r.rps)),
+        p99: median(runs.map((r) => r.p99)),
+        errors: runs.reduce((sum, r) => sum + r.errors, warmupErrors),
+        runs,
+      },
+      baselineOf(kind),
+      baselineGroup,
+    );
+  }
+}
+
+/** Records a throughput figure; HTTP errors fail the run (smoke and full alike). */
+function record(group, kind, result, baseline, baselineGroup = group) {
+  if (result.errors > 0) {
+    errors.push(`${group} / ${LABEL[kind]}: ${result.errors} errors`);
+  }
+  rows.push({
+    group,
+    subject: LABEL[kind],
+    kind,
+    value: result.rps,
+    unit: 'req/s',
+    p99Ms: result.p99,
+    runs: result.runs.map((r) => Math.round(r.rps)),
+    ...(baseline === undefined ? {} : { baseline, baselineGroup }),
+  });
+}
+
+/** The servers a scenario runs: all of `list`, or in the smoke run only `smokeList`. */
+const kindsFor = (list, smokeList = list) =>
+  (smoke ? smokeList : list).filter((kind) => kind !== 'flask' || flaskDir !== undefined);
+
+/** Fills a cart and, on cartkit, waits until its reservations settled. */
+const filled = (cartId, lines) => async (s, kind) => {
+  await fill(s.origin, cartId, lines);
+  if (kind.startsWith('cartkit')) await settle(s.origin, cartId);
+};
+
+// ---------------------------------------------------------------- scenarios
+
+const scenarios = [];
+const scenario = (id, title, run) => scenarios.push({ id, title, run });
+
+scenario('get', 'GET /items, 10-line cart', (group) =>
+  // A fast reservation service here: the cart settles before it is read.
+  compare(
+    group,
+    kindsFor(
+      ['node-http', 'express', 'cartkit-memory', 'cartkit-sqlite', 'flask'],
+      ['node-http', 'express', 'cartkit-sqlite'],
+    ),
+    FAST_SERVICE,
+    {
+      interleave: true,
+      prepare: filled('get-0', 10),
+      request: () => ({ method: 'GET', cartPrefix: 'get-' }),
+    },
+  ),
+);
+
+scenario('post-hot', 'POST /items, one hot line', (group) =>
+  compare(
+    group,
+    kindsFor(
+      ['node-http', 'express', 'cartkit-memory', 'cartkit-sqlite', 'flask'],
+      ['cartkit-sqlite'],
+    ),
+    AS_SHIPPED,
+    {
+      // One line takes every add; the cart changes every 5,000 adds (quantity limit 10,000).
+      request: (run) => ({ method: 'POST', cartPrefix: `hot-${run}-`, rotate: 5000 }),
+    },
+  ),
+);
+
+scenario('post-names', 'POST /items, 50 names in one cart', (group) =>
+  compare(
+    group,
+    kindsFor(['express', 'cartkit-memory', 'cartkit-sqlite'], ['cartkit-memory']),
+    AS_SHIPPED,
+    { request: (run) => ({ method: 'POST', names: 50, cartPrefix: `names-${run}-` }) },
+  ),
+);
+
+scenario('post-carts', 'POST /items, 1,000 carts', (group) =>
+  // The baselines keep one array whatever the cart: their figure is the hot-line one.
+  compare(group, kindsFor(['cartkit-memory', 'cartkit-sqlite'], ['cartkit-sqlite']), AS_SHIPPED, {
+    baselineGroup: 'POST /items, one hot line',
+    request: (run) => ({ method: 'POST', cartPrefix: `carts-${run}-`, carts: 1000 }),
+  }),
+);
+
+scenario('big-cart', `GET /items, ${plan.bigCartLines}-line cart`, async (group) => {
+  await compare(group, kindsFor(['express', 'cartkit-sqlite'], ['cartkit-sqlite']), FAST_SERVICE, {
+    interleave: true,
+    prepare: filled('big-0', plan.bigCartLines),
+    request: () => ({ method: 'GET', cartPrefix: 'big-' }),
+  });
+  const row = rows.find((r) => r.group === group && r.kind === 'cartkit-sqlite');
+  if (row !== undefined) row.target = { min: 1000, unit: 'req/s', text: '>= 1,000 req/s' };
+});
+
+scenario('reserve', 'POST /reserve while the service takes 500 ms', async (group) => {
+  const fake = await startServer({
+    name: `fake-reservations-${++serial}`,
+    command: process.execPath,
+    args: [join(here, 'servers/fake-reservations.mjs')],
+    env: { LATENCY_MS: '500' },
+    logDir,
+    readyPath: '/reservations/none',
+    readyStatus: 404,
+  });
+  try {
+    await withServer(
+      'cartkit-sqlite',
+      { RESERVATION_URL: `${fake.origin}/reservations` },
+      async (s) => {
+        // 50 carts x 10 lines (smoke: 10 carts): 500 reservations of 500 ms each, queued in the background
+        // (8 at a time) while the measured requests ask for them again.
+        const carts = plan.reserveCarts;
+        for (let c = 0; c < carts; c += 10) {
+          await Promise.all(
+            Array.from({ length: 10 }, (_, i) => fill(s.origin, `reserve-${c + i}`, 10)),
+          );
+        }
+        const result = await measure({
+          origin: s.origin,
+          connections: plan.reserveConnections,
+          warmupSeconds: plan.warmupSeconds,
+          seconds: plan.seconds,
+          repeats: plan.repeats,
+          request: { method: 'POST', path: '/reserve', names: 10, cartPrefix: 'reserve-', carts },
+        });
+        if (result.errors > 0) errors.push(`${group}: ${result.errors} errors`);
+        rows.push({
+          group,
+          subject: `cartkit, SQLite (${plan.reserveConnections} connections)`,
+          kind: 'cartkit-sqlite',
+          value: result.p99,
+          unit: 'ms p99',
+          p99Ms: result.p99,
+          p50Ms: result.p50,
+          rps: result.rps,
+          runs: result.runs.map((r) => Number(r.p99.toFixed(2))),
+          target: { max: 10, unit: 'ms', text: 'p99 <= 10 ms' },
+        });
+      },
+    );
+  } finally {
+    await fake.stop();
+  }
+});
+
+scenario(
+  'reservations',
+  `${plan.reservations.lines} reservations, ${plan.reservations.latencyMs} ms service, concurrency ${plan.reservations.concurrency}`,
+  async (group) => {
+    const { lines, concurrency, latencyMs } = plan.reservations;
+    const fake = await startServer({
+      name: `fake-reservations-${++serial}`,
+      command: process.execPath,
+      args: [join(here, 'servers/fake-reservations.mjs')],
+      env: { LATENCY_MS: String(latencyMs) },
+      logDir,
+      readyPath: '/reservations/none',
+      readyStatus: 404,
+    });
+    try {
+      const result = await runNodeScript(join(here, 'scenarios/reservations.mjs'), [
+        '--url',
+        `${fake.origin}/reservations`,
+        '--lines',
+        String(lines),
+        '--concurrency',
+        String(concurrency),
+      ]);
+      const idealMs = (lines * latencyMs) / concurrency;
+      rows.push({
+        group,
+        subject: 'timer scheduler, SQLite',
+        kind: 'library',
+        value: result.totalMs / 1000,
+        unit: 's',
+        ideal: idealMs / 1000,
+        ratioText: `${(result.totalMs / idealMs).toFixed(2)}x ideal (${(idealMs / 1000).toFixed(2)} s)`,
+        ratio: result.totalMs / idealMs,
+        target: { maxRatio: 1.25, text: '<= 1.25x ideal' },
+        addsMs: result.addsMs,
+      });
+    } finally {
+      await fake.stop();
+    }
+  },
+);
+
+scenario('many-carts', 'One cart read, many other carts stored', async () => {
+  const { few, many, time } = plan.manyCarts;
+  const result = await runNodeScript(join(here, 'scenarios/many-carts-read.mjs'), [
+    '--few',
+    String(few),
+    '--many',
+    String(many),
+    '--time',
+    String(time),
+  ]);
+  const group = `One cart read (SQLite storage, in-process): ${result.many.toLocaleString('en-US')} vs ${few} other carts`;
+  rows.push({
+    group,
+    subject: `${few} other carts`,
+    kind: 'library',
+    value: result.fewP50Ms * 1000,
+    unit: 'µs p50',
+  });
+  rows.push({
+    group,
+    subject: `${result.many.toLocaleString('en-US')} other carts`,
+    kind: 'library',
+    value: result.manyP50Ms * 1000,
+    unit: 'µs p50',
+    ratio: result.manyP50Ms / result.fewP50Ms,
+    ratioText: `${(result.manyP50Ms / result.fewP50Ms).toFixed(2)}x the latency with ${few}`,
+    target: { maxRatio: 1.1, text: '<= 1.10x' },
+  });
+});
+
+scenario(
+  'soak',
+  `Soak: ${plan.soakSeconds} s of GET + POST /items on 1,000 carts`,
+  async (group) => {
+    const probe = join(work, 'heap.jsonl');
+    await withServer(
+      'cartkit-sqlite',
+      {
+        NODE_OPTIONS: `--expose-gc --import ${join(here, 'servers/heap-probe.mjs')}`,
+        HEAP_PROBE_FILE: probe,
+      },
+      async (s) => {
+        const sample = async () => {
+          s.child.kill('SIGUSR2');
+          await sleep(300);
+        };
+        const request = { method: 'MIX', names: 10, cartPrefix: 'soak-', carts: 1000 };
+        // Warm-up, then the first sample, the soak, the last sample.
+        await wrk({
+          origin: s.origin,
+          connections: plan.connections,
+          seconds: smoke ? 1 : 5,
+          request,
+        });
+        await sample();
+        const result = await wrk({
+          origin: s.origin,
+          connections: plan.connections,
+          seconds: plan.soakSeconds,
+          request,
+        });
+        await sample();
+        if (result.errors > 0) errors.push(`${group}: ${result.errors} errors`);
+        const samples = readFileSync(probe, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+        if (samples.length < 2) throw new Error('the heap probe wrote no samples');
+        const [first, last] = [samples[0], samples.at(-1)];
+        rows.push({
+          group,
+          subject: 'cartkit, SQLite: heap used after GC',
+          kind: 'cartkit-sqlite',
+          value: last.heapUsed / 2 ** 20,
+          unit: 'MB',
+          ratio: last.heapUsed / first.heapUsed,
+          ratioText: `${(last.heapUsed / first.heapUsed).toFixed(2)}x after warm-up (${(first.heapUsed / 2 ** 20).toFixed(1)} MB)`,
+          target: { maxRatio: 1.1, text: '<= 1.10x' },
+          rps: result.rps,
+        });
+      },
+    );
+  },
+);
+
+scenario('scale-out', '1 vs 3 instances on PostgreSQL + BullMQ', async (group) => {
+  // Placeholder: the scale-out adapters add this row (same table, same JSON).
+  rows.push({
+    group,
+    subject: 'not measured yet (scale-out issue)',
+    kind: 'placeholder',
+    value: null,
+    unit: '',
+  });
+});
+
+/** What a row is compared with: node:http for express, express for cartkit and Flask. */
+function baselineOf(kind) {
+  if (kind === 'node-http') return undefined;
+  if (kind === 'express') return 'node-http';
+  return 'express';
+}
+
+// ---------------------------------------------------------------- run
+
+try {
+  for (const s of scenarios) {
+    if (!wanted(s.id)) continue;
+    const t0 = Date.now();
+    process.stderr.write(`== ${s.title}\n`);
+    await s.run(s.title);
+    process.stderr.write(`   ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+} finally {
+  for (const [key, s] of reused) await stopServer(key.split(' ')[0], s);
+  rmSync(work, { recursive: true, force: true });
+}
+
+const results = {
+  kind: smoke ? 'smoke' : 'full',
+  date: new Date(started).toISOString(),
+  durationSeconds: (Date.now() - started) / 1000,
+  machine: { ...facts, loadAverageAfter: loadavg().map((x) => Number(x.toFixed(2))) },
+  plan,
+  flask: flaskDir === undefined ? `skipped: ${flask.missing}` : 'measured',
+  rows: derive(rows),
+  memory,
+  errors,
+};
+
+function derive(list) {
+  // Ratios to the baseline row of the same group.
+  for (const row of list) {
+    if (row.baseline === undefined) continue;
+    const base = list.find((r) => r.group === row.baselineGroup && r.kind === row.baseline);
+    if (base === undefined || !base.value) continue;
+    row.ratio = row.value / base.value;
+    row.ratioText = `${row.ratio.toFixed(2)} x ${LABEL[row.baseline]}${row.baselineGroup === row.group ? '' : ' (hot line)'}`;
+  }
+  // The seed: cartkit on SQLite against Flask, and the stated targets.
+  for (const group of new Set(list.map((r) => r.group))) {
+    const flask = list.find((r) => r.group === group && r.kind === 'flask');
+    const sqlite = list.find(
+      (r) => r.group === group && r.kind === 'cartkit-sqlite' && r.unit === 'req/s',
+    );
+    if (flask !== undefined && sqlite !== undefined && flask.value > 0) {
+      flask.seedRatio = sqlite.value / flask.value;
+      flask.ratioText = `cartkit SQLite = ${flask.seedRatio.toFixed(1)} x Flask`;
+      const min = group.startsWith('GET') ? 8 : 12;
+      flask.target = { minSeedRatio: min, text: `cartkit >= ${min} x Flask` };
+    }
+    if (sqlite !== undefined && sqlite.target === undefined) {
+      if (group.startsWith('GET /items, 10-line'))
+        sqlite.target = { minRatio: 0.7, text: '>= 0.70 x express' };
+      if (group.startsWith('POST /items, one hot') || group.startsWith('POST /items, 50 names')) {
+        sqlite.target = { minRatio: 0.5, text: '>= 0.50 x express' };
+      }
+    }
+  }
+  const rss = memory.length > 0 ? Math.max(...memory.map((m) => m.peakRss)) : undefined;
+  if (rss !== undefined) {
+    list.push({
+      group: 'Memory during the HTTP runs',
+      subject: `cartkit servers: highest peak RSS (of ${memory.length})`,
+      kind: 'cartkit',
+      value: rss / 2 ** 20,
+      unit: 'MB',
+      target: { max: 150, unit: 'MB', text: '< 150 MB' },
+    });
+  }
+  // The smoke run's sizes and durations are not the targets' (and timings never fail it).
+  for (const row of list) {
+    if (smoke) delete row.target;
+    row.met = met(row);
+  }
+  return list;
+}
+
+function met(row) {
+  const t = row.target;
+  if (t === undefined || row.value === null) return undefined;
+  if (t.minRatio !== undefined) return row.ratio !== undefined && row.ratio >= t.minRatio;
+  if (t.maxRatio !== undefined) return row.ratio !== undefined && row.ratio <= t.maxRatio;
+  if (t.minSeedRatio !== undefined) return row.seedRatio >= t.minSeedRatio;
+  if (t.min !== undefined) return row.value >= t.min;
+  if (t.max !== undefined) return row.value <= t.max;
+  return undefined;
+}
+
+console.log(renderText(results));
+const out = opts.out ?? join(here, 'results', smoke ? 'smoke.json' : 'latest.json');
+mkdirSync(join(out, '..'), { recursive: true });
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`\nresults: ${out}`);
+if (!smoke && !opts['no-docs'] && only === undefined) {
+  updatePerformanceDoc(join(root, 'docs/performance.md'), renderMarkdownTable(results));
+  console.log('docs/performance.md regenerated');
+}
+if (errors.length > 0) {
+  console.error(`\n${errors.length} scenario(s) had errors:\n  ${errors.join('\n  ')}`);
+  process.exit(1);
+}
+
+function machineFacts() {
+  const version = (command, args) => {
+    // `wrk -v` prints its version and exits 1; any output will do.
+    const r = spawnSync(command, args, { encoding: 'utf8' });
+    const first = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0];
+    return r.error === undefined && first ? first : 'not installed';
+  };
+  const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' });
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryGB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    node: process.version,
+    wrk: version('wrk', ['-v'])
+      .replace(/ \[.*$/, '')
+      .replace(/ Copyright.*$/, ''),
+    python: version(flask.python ?? 'python3', ['--version']),
+    commit: git.status === 0 ? git.stdout.trim() : 'unknown',
+    loadAverageBefore: loadavg().map((x) => Number(x.toFixed(2))),
+  };
 }

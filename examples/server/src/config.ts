@@ -9,6 +9,8 @@ export interface ServerConfig {
   readonly port: number;
   /** `HOST` (default 127.0.0.1). */
   readonly host: string;
+  /** `DATABASE_URL` `memory:` keeps carts in process memory (nothing persists); otherwise SQLite. */
+  readonly storage: 'sqlite' | 'memory';
   /** `DATABASE_URL`: a SQLite file path, `file:` URL or `:memory:` (default `./data/cartkit.db`). */
   readonly databasePath: string;
   /** `RESERVATION_URL`: the external reservation service; unset starts the demo service. */
@@ -97,6 +99,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     port: c.PORT,
     host: c.HOST,
+    storage: c.DATABASE_URL === MEMORY ? 'memory' : 'sqlite',
     databasePath: toSqlitePath(c.DATABASE_URL),
     reservationUrl: c.RESERVATION_URL,
     logLevel: c.LOG_LEVEL,
@@ -110,6 +113,9 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
   };
 }
+
+/** `DATABASE_URL` value that selects core's in-memory storage (for trials and benchmarks). */
+const MEMORY = 'memory:';
 
 /** Accepts a plain path, `sqlite:` / `file:` URLs, or `:memory:`. */
 function toSqlitePath(url: string): string {

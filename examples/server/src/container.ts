@@ -14,6 +14,8 @@ import { Container, ContainerModule } from 'inversify';
 
 /** What the composition needs. */
 export interface CompositionOptions {
+  /** `memory`: core's in-memory storage (nothing persists); `sqlite`: the file at `databasePath`. */
+  readonly storage?: 'sqlite' | 'memory';
   readonly databasePath: string;
   readonly reservationUrl: string;
   readonly logger: Logger;
@@ -41,7 +43,8 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   });
   await container.load(
     app,
-    sqliteStorageModule({ path: options.databasePath }),
+    // Without a storage module, core's module binds its in-memory storage.
+    ...(options.storage === 'memory' ? [] : [sqliteStorageModule({ path: options.databasePath })]),
     httpReserverModule({ url: options.reservationUrl }),
     timerSchedulerModule({ concurrency: 8 }),
     cartCoreModule(),

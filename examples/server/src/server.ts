@@ -55,9 +55,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     );
   }
 
-  if (config.databasePath !== ':memory:')
+  if (config.storage === 'sqlite' && config.databasePath !== ':memory:')
     mkdirSync(dirname(config.databasePath), { recursive: true });
-  const cart = await composeCart({ databasePath: config.databasePath, reservationUrl, logger });
+  const cart = await composeCart({
+    storage: config.storage,
+    databasePath: config.databasePath,
+    reservationUrl,
+    logger,
+  });
 
   let ready = true;
   const app = createApp({
@@ -91,7 +96,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info(
-    { url, database: config.databasePath, identity: config.cartIdentity },
+    {
+      url,
+      database: config.storage === 'memory' ? 'memory' : config.databasePath,
+      identity: config.cartIdentity },
     'cartkit example server listening',
   );
 

@@ -63,6 +63,7 @@ describe('configuration', () => {
     expect(readConfig({})).toEqual({
       port: 3000,
       host: '127.0.0.1',
+      storage: 'sqlite',
       databasePath: './data/cartkit.db',
       reservationUrl: undefined,
       logLevel: 'info',
@@ -90,6 +91,11 @@ describe('configuration', () => {
   it('accepts file and sqlite URLs for DATABASE_URL', () => {
     expect(readConfig({ DATABASE_URL: 'file:/tmp/a%20b.db' }).databasePath).toBe('/tmp/a b.db');
     expect(readConfig({ DATABASE_URL: 'sqlite:///var/cart.db' }).databasePath).toBe('/var/cart.db');
+  });
+
+  it('selects in-memory storage with DATABASE_URL=memory:', () => {
+    expect(readConfig({ DATABASE_URL: 'memory:' }).storage).toBe('memory');
+    expect(readConfig({ DATABASE_URL: ':memory:' }).storage).toBe('sqlite');
   });
 
   it('refuses invalid settings, listing each', () => {
