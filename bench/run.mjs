@@ -49,7 +49,7 @@ const plan = smoke
   : {
       connections: 32,
       warmupSeconds: 1,
-      seconds: 3,
+      seconds: 2,
       repeats: 3,
       reserveConnections: 8,
       reserveCarts: 50,
@@ -660,7 +660,10 @@ mkdirSync(join(out, '..'), { recursive: true });
 writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 console.log(`\nresults: ${out}`);
 if (!smoke && !opts['no-docs'] && only === undefined) {
-  updatePerformanceDoc(join(root, 'docs/performance.md'), renderMarkdownTable(results));
+  const doc = join(root, 'docs/performance.md');
+  updatePerformanceDoc(doc, renderMarkdownTable(results));
+  // The repository's formatter aligns the table, so `pnpm lint` stays clean.
+  spawnSync(join(root, 'node_modules/.bin/biome'), ['format', '--write', doc], { stdio: 'ignore' });
   console.log('docs/performance.md regenerated');
 }
 if (errors.length > 0) {

@@ -76,7 +76,8 @@ export async function startServer({
     async stop() {
       if (exited !== null) return;
       const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
+      // SIGINT: the example server closes at once (SIGTERM would drain first).
+      child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await gone;
       clearTimeout(timer);

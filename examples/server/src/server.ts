@@ -99,7 +99,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     {
       url,
       database: config.storage === 'memory' ? 'memory' : config.databasePath,
-      identity: config.cartIdentity },
+      identity: config.cartIdentity,
+    },
     'cartkit example server listening',
   );
 
