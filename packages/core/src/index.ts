@@ -19,12 +19,6 @@ export {
   type ReservationStatus,
 } from './domain/cart.js';
 export {
-  type JobLease,
-  newJob,
-  type ReservationJob,
-  type ReservationJobKind,
-} from './domain/job.js';
-export {
   type CartLimits,
   defaultCartLimits,
   MAX_CART_ID_LENGTH,
@@ -32,6 +26,7 @@ export {
   parseItemName,
   parseQuantity,
 } from './domain/rules.js';
+export { newTask, type ReservationTask, type ReservationTaskKind } from './domain/task.js';
 export * from './errors/index.js';
 export { MemoryCartStorage, type MemoryCartStorageOptions } from './memory/memory-cart-storage.js';
 export {
@@ -41,6 +36,7 @@ export {
 } from './memory/memory-reserver.js';
 export * from './ports/index.js';
 export {
+  type DeliveryEvent,
   InProcessScheduler,
   type InProcessSchedulerOptions,
 } from './scheduling/in-process-scheduler.js';
@@ -50,11 +46,6 @@ export {
   type RetryPolicy,
   resolveRetryPolicy,
 } from './scheduling/retry-policy.js';
-export {
-  type AttemptContext,
-  type AttemptOutcome,
-  runJobAttempt,
-} from './scheduling/run-job-attempt.js';
 export {
   type CartMutation,
   CartRepository,
@@ -69,5 +60,9 @@ export {
   type ReservationRequestResult,
   type WriteOptions,
 } from './service/cart-service.js';
-export { ReservationWorker, type ReservationWorkerOptions } from './service/reservation-worker.js';
+export {
+  isInterruption,
+  ReservationWorker,
+  type ReservationWorkerOptions,
+} from './service/reservation-worker.js';
 export { KeyedMutex } from './support/keyed-mutex.js';

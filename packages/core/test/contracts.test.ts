@@ -20,9 +20,4 @@ reserverContractSuite(
   { release: true },
 );
 
-schedulerContractSuite(
-  api,
-  'InProcessScheduler',
-  ({ storage, retry, concurrency, leaseMs }) =>
-    new InProcessScheduler({ storage, retry, concurrency, leaseMs }),
-);
+schedulerContractSuite(api, 'InProcessScheduler', (context) => new InProcessScheduler(context));

@@ -1,11 +1,32 @@
+import { FakeClock } from '@cartkit/testing';
 import { describe, expect, it } from 'vitest';
-import { InProcessScheduler, MemoryCartStorage, MemoryReserver } from '../src/index.js';
 import {
-  DeleteHookStorage,
+  type DeliveryEvent,
+  InProcessScheduler,
+  MemoryCartStorage,
+  MemoryReserver,
+} from '../src/index.js';
+import {
+  CompleteHookStorage,
   fastRetry,
   ScriptedReserver,
   useRuntimes,
 } from './support/reservation-runtime.js';
+
+/** An `onEvent` option that resolves `next(type)` when the next event of that type arrives. */
+function eventWaiter() {
+  const waiting: Array<{ type: DeliveryEvent['type']; resolve: (e: DeliveryEvent) => void }> = [];
+  return {
+    onEvent: (event: DeliveryEvent) => {
+      const index = waiting.findIndex((w) => w.type === event.type);
+      if (index === -1) return;
+      const [waiter] = waiting.splice(index, 1);
+      waiter?.resolve(event);
+    },
+    next: (type: DeliveryEvent['type']) =>
+      new Promise<DeliveryEvent>((resolve) => waiting.push({ type, resolve })),
+  };
+}
 
 const start = useRuntimes();
 
@@ -73,7 +94,7 @@ describe('background reservation', () => {
         lastError: { code: 'RESERVATION_UNAVAILABLE', message: '503 from service' },
       });
     }
-    expect(await storage.listJobs()).toEqual([]);
+    expect(await storage.nextDueAt()).toBeUndefined();
   });
 
   it('a retry after a lost answer reuses the idempotency key: one reservation at the service', async () => {
@@ -105,7 +126,7 @@ describe('explicit reservation requests', () => {
     expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
   });
 
-  it('asking again while pending starts no second job', async () => {
+  it('asking again while pending starts no second task', async () => {
     const reserver = new ScriptedReserver();
     let open: () => void = () => {};
     reserver.gate = new Promise((resolve) => {
@@ -117,7 +138,7 @@ describe('explicit reservation requests', () => {
     const second = await service.requestReservation('c1', 'A');
     expect(second.created).toBe(false);
     expect(second.line.reservation?.jobId).toBe(first.line.reservation?.jobId);
-    expect(await storage.listJobs()).toHaveLength(1);
+    expect((storage as MemoryCartStorage).outboxTasks()).toHaveLength(1);
     open();
     await scheduler.whenIdle();
     expect(reserver.distinctReservations).toBe(1);
@@ -253,7 +274,7 @@ describe('releasing reservations', () => {
     const { service, scheduler } = await start({
       reserver,
       storage,
-      scheduler: () => new InProcessScheduler({ storage, retry: fastRetry }),
+      scheduler: () => new InProcessScheduler({ outbox: storage, retry: fastRetry }),
     });
     await scheduler.stop();
     await service.addItem('c1', { name: 'A', quantity: 1 });
@@ -264,22 +285,28 @@ describe('releasing reservations', () => {
     expect(reserver.held().map((h) => h.quantity)).toEqual([5]);
   });
 
-  it('a superseded job whose answer was lost releases what the service reserved', async () => {
+  it('a superseded task whose answer was lost releases what the service reserved', async () => {
+    const clock = new FakeClock();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = 1;
+    const events = eventWaiter();
     const { service, scheduler } = await start({
       reserver,
+      clock,
       scheduler: (deps) =>
         new InProcessScheduler({
           ...deps,
           retry: { ...fastRetry, baseDelayMs: 200, maxDelayMs: 200 },
           random: () => 1,
+          onEvent: events.onEvent,
         }),
     });
+    const retried = events.next('retry');
     await service.addItem('c1', { name: 'A', quantity: 1 });
     // First attempt reserved at the service but the answer was lost; change the line before the retry.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await retried;
     await service.removeItem('c1', 'A');
+    await clock.advance(200);
     await scheduler.whenIdle();
     expect(reserver.distinctReservations).toBe(1);
     expect(reserver.held()).toEqual([]);
@@ -318,63 +345,105 @@ describe('faults around settling a job', () => {
     expect(reserver.held()).toEqual([]);
   });
 
-  it('a storage error while deleting a succeeded job never turns the reserved line into failed', async () => {
-    const storage = new DeleteHookStorage();
-    storage.failDeletes = 1;
+  it('a storage error while completing a succeeded task never turns the reserved line into failed', async () => {
+    const clock = new FakeClock();
+    const storage = new CompleteHookStorage({ clock });
+    storage.failCompletes = 1;
     const reserver = new MemoryReserver();
     const { service, scheduler } = await start({
       storage,
       reserver,
+      clock,
       scheduler: (deps) =>
-        new InProcessScheduler({ ...deps, retry: { ...fastRetry, maxAttempts: 1, maxDelayMs: 5 } }),
+        new InProcessScheduler({
+          ...deps,
+          retry: { ...fastRetry, maxAttempts: 1 },
+          leaseMs: 1_000,
+        }),
     });
+    const failedCompletion = storage.nextCompletion();
     await service.addItem('c1', { name: 'A' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await scheduler.whenIdle();
+    await failedCompletion;
     expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
+    // The task stays in the outbox under its lease; once that expires it is delivered again.
+    expect(storage.outboxTasks().map((t) => [t.attempts, t.leased])).toEqual([[1, true]]);
+    await clock.advance(1_000);
+    await scheduler.whenIdle();
+    expect(storage.outboxTasks()).toEqual([]);
+    expect(await service.getReservation('c1', 'A')).toMatchObject({
+      status: 'reserved',
+      attempts: 2,
+    });
     expect(reserver.distinctReservations).toBe(1);
   });
 
   it('a timed-out attempt whose success is still being recorded is not downgraded to failed', async () => {
-    let slowSaves = false;
+    const clock = new FakeClock();
+    // Holds the next cart save until `finish()`: recording the success is slow.
+    let held: { started: () => void; gate: Promise<void> } | undefined;
     const storage = new (class extends MemoryCartStorage {
       override async saveCart(...args: Parameters<MemoryCartStorage['saveCart']>): Promise<void> {
-        if (slowSaves) await new Promise((resolve) => setTimeout(resolve, 150));
+        const hold = held;
+        held = undefined;
+        if (hold) {
+          hold.started();
+          await hold.gate;
+        }
         return super.saveCart(...args);
       }
-    })();
-    const reserver = new MemoryReserver();
+    })({ clock });
+    const reserver = new ScriptedReserver();
+    let openReserver: () => void = () => {};
+    reserver.gate = new Promise((resolve) => {
+      openReserver = resolve;
+    });
+    const events = eventWaiter();
     const { service, scheduler } = await start({
       storage,
       reserver,
+      clock,
       scheduler: (deps) =>
         new InProcessScheduler({
           ...deps,
           retry: { ...fastRetry, maxAttempts: 1, attemptTimeoutMs: 50 },
           leaseMs: 1_000,
+          onEvent: events.onEvent,
         }),
     });
     await service.addItem('c1', { name: 'A' });
-    slowSaves = true;
+    let finish: () => void = () => {};
+    const recording = new Promise<void>((started) => {
+      held = {
+        started,
+        gate: new Promise((resolve) => {
+          finish = resolve;
+        }),
+      };
+    });
+    const failed = events.next('failure');
+    openReserver(); // the service reserves; the worker starts recording it...
+    await recording;
+    await clock.advance(50); // ...and the attempt times out meanwhile
+    finish();
+    await failed;
     await scheduler.whenIdle();
-    await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await service.getReservation('c1', 'A'))?.status).toBe('reserved');
     expect(reserver.held()).toHaveLength(1);
   });
 });
 
-describe('durability of jobs', () => {
-  it('jobs persisted before a stop are finished by the next runtime on the same storage', async () => {
+describe('durability of tasks', () => {
+  it('tasks committed while the scheduler is stopped are finished by the next runtime on the same storage', async () => {
     const storage = new MemoryCartStorage();
     const reserver = new MemoryReserver();
     const first = await start({
       storage,
       reserver,
-      scheduler: () => new InProcessScheduler({ storage, retry: fastRetry }),
+      scheduler: () => new InProcessScheduler({ outbox: storage, retry: fastRetry }),
     });
     await first.scheduler.stop();
     for (let i = 0; i < 20; i++) await first.service.addItem('c1', { name: `item-${i}` });
-    expect(await storage.listJobs()).toHaveLength(20);
+    expect(storage.outboxTasks()).toHaveLength(20);
     const second = await start({ storage, reserver });
     await second.scheduler.whenIdle();
     const lines = await second.service.listItems('c1');

@@ -1,17 +1,17 @@
+import { FakeClock } from '@cartkit/testing';
 import { describe, expect, it } from 'vitest';
 import { InProcessScheduler, MemoryCartStorage } from '../src/index.js';
 import {
-  DeleteHookStorage,
+  CompleteHookStorage,
   fastRetry,
   ScriptedReserver,
-  sleep,
   useRuntimes,
 } from './support/reservation-runtime.js';
 
 const start = useRuntimes(50);
 
 describe('recovering reservations after uncertain failures', () => {
-  it('re-requested after an uncertain failure, then removed before the new job ran: what the service holds is released', async () => {
+  it('re-requested after an uncertain failure, then removed before the new task ran: what the service holds is released', async () => {
     const storage = new MemoryCartStorage();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
@@ -20,23 +20,24 @@ describe('recovering reservations after uncertain failures', () => {
     await first.scheduler.whenIdle();
     expect((await first.service.getReservation('c1', 'A'))?.status).toBe('failed');
     expect(reserver.held()).toHaveLength(1); // held at the service under the old key
-    // The scheduler is busy/stopped: the re-request's job (replaying the key) has not run yet...
+    // The scheduler is busy/stopped: the re-request's task (replaying the key) has not run yet...
     await first.scheduler.stop();
     await first.service.requestReservation('c1', 'A');
-    // ...when the user removes the line. The line is `pending`, so no release job is queued.
+    // ...when the user removes the line. The line is `pending`, so no release task is queued.
     await first.service.removeItem('c1', 'A');
-    expect((await storage.listJobs()).map((j) => [j.kind, j.attempts])).toEqual([['reserve', 0]]);
+    expect(storage.outboxTasks().map((t) => [t.task.kind, t.attempts])).toEqual([['reserve', 0]]);
     const second = await start({ storage, reserver });
     await second.scheduler.whenIdle();
     // Superseded before it ran, but it replays a key that may hold a reservation: it must release it.
     expect(reserver.held()).toEqual([]);
   });
 
-  it('removing a failed line works while its settled job is still stored (its delete hit a storage error)', async () => {
-    const storage = new DeleteHookStorage();
+  it('removing a failed line works while its settled task is still stored (its completion hit a storage error)', async () => {
+    const storage = new CompleteHookStorage();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = 1;
-    storage.failDeletes = 1;
+    storage.failCompletes = 1;
+    const completion = storage.nextCompletion();
     const { service } = await start({
       storage,
       reserver,
@@ -48,17 +49,18 @@ describe('recovering reservations after uncertain failures', () => {
         }),
     });
     await service.addItem('c1', { name: 'A' });
-    await sleep(50);
+    await completion;
     expect((await service.getReservation('c1', 'A'))?.status).toBe('failed');
-    expect(await storage.listJobs()).toHaveLength(1); // the settled job is still stored
+    expect(storage.outboxTasks()).toHaveLength(1); // the settled task is still stored
     await expect(service.removeItem('c1', 'A')).resolves.toBeDefined();
   });
 
-  it('emptying the cart works at once while a settled job is still stored', async () => {
-    const storage = new DeleteHookStorage();
+  it('emptying the cart works at once while a settled task is still stored', async () => {
+    const storage = new CompleteHookStorage();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = 1;
-    storage.failDeletes = 1;
+    storage.failCompletes = 1;
+    const completion = storage.nextCompletion();
     const { service } = await start({
       storage,
       reserver,
@@ -70,7 +72,7 @@ describe('recovering reservations after uncertain failures', () => {
     });
     await service.addItem('c1', { name: 'A' });
     await service.addItem('c1', { name: 'B' });
-    await sleep(50);
+    await completion;
     const outcome = await service.clear('c1').then(
       () => 'ok',
       (e: { code?: string }) => e.code,
@@ -80,56 +82,70 @@ describe('recovering reservations after uncertain failures', () => {
 
   it('a re-request landing while the failed attempt is still settling runs and reserves', async () => {
     // A delete commits; its caller resumes a little later (I/O latency) and another request gets in.
-    const storage = new DeleteHookStorage();
+    const storage = new CompleteHookStorage();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ storage, reserver });
-    storage.onDeleted = async () => {
+    let hookRan = false;
+    storage.onCompleted = async () => {
       await service.requestReservation('c1', 'A');
+      hookRan = true;
     };
     await service.addItem('c1', { name: 'A' });
     await scheduler.whenIdle();
-    await sleep(100);
-    await scheduler.whenIdle();
+    expect(hookRan).toBe(true);
     const r = await service.getReservation('c1', 'A');
-    expect(await storage.listJobs()).toEqual([]);
+    expect(storage.outboxTasks()).toEqual([]);
     expect(r?.status).toBe('reserved');
   });
 
   it('a removal landing while the failed attempt is still settling releases what the service holds', async () => {
     // A delete commits; its caller resumes a little later (I/O latency) and another request gets in.
-    const storage = new DeleteHookStorage();
+    const storage = new CompleteHookStorage();
     const reserver = new ScriptedReserver();
     reserver.loseAnswers = fastRetry.maxAttempts;
     const { service, scheduler } = await start({ storage, reserver });
-    storage.onDeleted = async () => {
+    let hookRan = false;
+    storage.onCompleted = async () => {
       await service.removeItem('c1', 'A');
+      hookRan = true;
     };
     await service.addItem('c1', { name: 'A' });
     await scheduler.whenIdle();
-    await sleep(100);
-    await scheduler.whenIdle();
+    expect(hookRan).toBe(true);
     expect(await service.listItems('c1')).toEqual([]);
-    expect(await storage.listJobs()).toEqual([]);
+    expect(storage.outboxTasks()).toEqual([]);
     expect(reserver.held()).toEqual([]);
   });
 
-  it('a superseded job whose every answer is lost leaves a cleanup that releases the reservation', async () => {
+  it('a superseded task whose every answer is lost leaves a cleanup that releases the reservation, without a cart change', async () => {
+    const clock = new FakeClock();
     const reserver = new ScriptedReserver();
-    reserver.loseAnswers = fastRetry.maxAttempts; // every attempt of the job loses its answer
+    reserver.loseAnswers = fastRetry.maxAttempts; // every attempt of the task loses its answer
+    let retried: () => void = () => {};
+    const firstRetry = new Promise<void>((resolve) => {
+      retried = resolve;
+    });
     const { service, scheduler } = await start({
       reserver,
+      clock,
       scheduler: (deps) =>
         new InProcessScheduler({
           ...deps,
           retry: { ...fastRetry, baseDelayMs: 100, maxDelayMs: 100 },
           random: () => 1,
+          onEvent: (event) => {
+            if (event.type === 'retry') retried();
+          },
         }),
     });
     await service.addItem('c1', { name: 'A' });
-    await sleep(30); // first attempt reserved, answer lost; retry pending
-    await service.removeItem('c1', 'A');
+    await firstRetry; // first attempt reserved, answer lost; retry pending
+    const { version } = await service.removeItem('c1', 'A').then((r) => r.cart);
+    for (let i = 0; i < fastRetry.maxAttempts; i++) await clock.advance(100);
     await scheduler.whenIdle();
     expect(reserver.held()).toEqual([]);
+    // The cleanup went into the outbox on its own: the cart did not move.
+    expect((await service.getCart('c1')).version).toBe(version);
   });
 });

@@ -10,12 +10,12 @@ import { createTimerScheduler, type TimerSchedulerOptions } from './timer-schedu
 /** Options of {@link timerSchedulerModule}: those of the scheduler, minus what the container supplies. */
 export type TimerSchedulerModuleOptions = Omit<
   TimerSchedulerOptions,
-  'storage' | 'clock' | 'logger'
+  'outbox' | 'clock' | 'logger'
 >;
 
 /**
- * Binds `CartTokens.Scheduler` to a singleton {@link TimerScheduler} built from the
- * container's Storage, Clock and Logger. Start it with `startCart(container)`
+ * Binds `CartTokens.Scheduler` to a singleton {@link TimerScheduler} delivering from
+ * the container's Storage (its outbox), with its Clock and Logger. Start it with `startCart(container)`
  * from `@cartkit/core/inversify`.
  */
 export function timerSchedulerModule(options: TimerSchedulerModuleOptions = {}): ContainerModule {
@@ -23,7 +23,7 @@ export function timerSchedulerModule(options: TimerSchedulerModuleOptions = {}):
     bind(CartTokens.Scheduler)
       .toResolvedValue(
         (storage: CartStorage, clock: Clock, logger: Logger) =>
-          createTimerScheduler({ ...options, storage, clock, logger }),
+          createTimerScheduler({ ...options, outbox: storage, clock, logger }),
         [CartTokens.Storage, CartTokens.Clock, CartTokens.Logger],
       )
       .inSingletonScope();

@@ -1,27 +1,26 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import {
-  type AttemptOutcome,
-  type CartStorage,
   type Clock,
   ConfigurationError,
+  type DeliveryEvent,
   InProcessScheduler,
-  type JobAttempt,
-  type JobHandler,
   type Logger,
+  type Outbox,
   type ReservationError,
-  type ReservationJob,
+  type ReservationTask,
   type RetryPolicy,
   type Scheduler,
   type StopOptions,
   silentLogger,
   systemClock,
+  type TaskHandler,
 } from '@cartkit/core';
 
 /** Options of {@link createTimerScheduler}. */
 export interface TimerSchedulerOptions {
-  /** The storage the cart service writes jobs to. Required. */
-  readonly storage: CartStorage;
+  /** The outbox to deliver from: the storage the cart service writes (a `CartStorage`). Required. */
+  readonly outbox: Outbox;
   /** Attempts running at once in this process. Default 8. */
   readonly concurrency?: number;
   /**
@@ -29,11 +28,17 @@ export interface TimerSchedulerOptions {
    * `maxRetryAfterMs` 300 000, `attemptTimeoutMs` 10 000.
    */
   readonly retry?: Partial<RetryPolicy>;
-  /** How long a claim on a job lasts; must exceed the attempt timeout. Default: twice the attempt timeout, at least +1 s. */
+  /** How long a claim on a task lasts; must exceed the attempt timeout. Default: twice the attempt timeout, at least +1 s. */
   readonly leaseMs?: number;
+  /**
+   * Longest time between two looks at the outbox, in ms. Bounds how late this
+   * process picks up work committed by other processes or abandoned by a dead one
+   * (after its lease). Default 1000.
+   */
+  readonly pollIntervalMs?: number;
   /** How long `stop()` waits for in-flight attempts before aborting them. Default 10 000 ms. */
   readonly stopTimeoutMs?: number;
-  /** This process's name in job leases. Default `<hostname>:<pid>:<random>`. */
+  /** This process's name in leases. Default `<hostname>:<pid>:<random>`. */
   readonly owner?: string;
   /** Logger (pino-compatible). Default: silent. */
   readonly logger?: Logger;
@@ -43,25 +48,29 @@ export interface TimerSchedulerOptions {
 
 /** Events a {@link TimerScheduler} emits. */
 export interface TimerSchedulerEvents {
-  /** An attempt is about to run. */
-  attempt: [event: { job: ReservationJob; attempt: number }];
-  /** A job succeeded (and was deleted). */
-  success: [event: { job: ReservationJob }];
-  /** An attempt failed and the job will run again at `retryAt` (epoch ms). */
-  retry: [event: { job: ReservationJob; error: ReservationError; retryAt: number }];
-  /** A job failed for good (and was deleted). */
-  failure: [event: { job: ReservationJob; error: ReservationError }];
+  /** A delivery is about to run. */
+  attempt: [event: { task: ReservationTask; attempt: number }];
+  /** A task was handled (and completed). */
+  success: [event: { task: ReservationTask; attempt: number }];
+  /** An attempt failed and the task is due again at `retryAt` (epoch ms). */
+  retry: [
+    event: { task: ReservationTask; attempt: number; error: ReservationError; retryAt: number },
+  ];
+  /** A task failed for good (and was completed). */
+  failure: [event: { task: ReservationTask; attempt: number; error: ReservationError }];
+  /** The scheduler stopped during an attempt; the task went back to the outbox. */
+  interrupted: [event: { task: ReservationTask; attempt: number }];
 }
 
 /**
- * The production {@link Scheduler}: runs persisted reservation jobs on unref'ed
- * timers in this process (one timer per waiting job, no polling loop, no busy
- * waiting), with bounded concurrency, a timeout per attempt, exponential backoff
- * with full jitter honouring `Retry-After`, a maximum number of attempts, and
- * leases so processes sharing a database never run one job at the same time.
- * `start()` resumes every unfinished job, including those a dead process held.
+ * The production {@link Scheduler} for one or more processes sharing a storage:
+ * core's {@link InProcessScheduler} engine (leased claims from the outbox, bounded
+ * concurrency, a timeout per attempt, exponential backoff with full jitter
+ * honouring `Retry-After`, polling at a bounded interval so work a dead process
+ * abandoned is taken over while the others keep running) with lifecycle events,
+ * process-named leases and a bounded default stop.
  *
- * Emits `attempt`, `success`, `retry` and `failure` events.
+ * Emits `attempt`, `success`, `retry`, `failure` and `interrupted` events.
  */
 export class TimerScheduler
   extends EventEmitter<TimerSchedulerEvents>
@@ -69,7 +78,6 @@ export class TimerScheduler
 {
   readonly #inner: InProcessScheduler;
   readonly #stopTimeoutMs: number;
-  readonly #logger: Logger;
 
   constructor(options: TimerSchedulerOptions) {
     super();
@@ -88,21 +96,21 @@ export class TimerScheduler
       });
     }
     this.#stopTimeoutMs = stopTimeoutMs;
-    this.#logger = options.logger ?? silentLogger;
     this.#inner = new InProcessScheduler({
-      storage: options.storage,
+      outbox: options.outbox,
       clock: options.clock ?? systemClock,
-      logger: this.#logger,
+      logger: options.logger ?? silentLogger,
       owner:
         options.owner ?? `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 10)}`,
-      onOutcome: (outcome) => this.#observe(outcome),
+      onEvent: (event) => this.#observe(event),
       ...(options.retry === undefined ? {} : { retry: options.retry }),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+      ...(options.pollIntervalMs === undefined ? {} : { pollIntervalMs: options.pollIntervalMs }),
     });
   }
 
-  /** This process's name in job leases. */
+  /** This process's name in leases. */
   get owner(): string {
     return this.#inner.owner;
   }
@@ -112,25 +120,20 @@ export class TimerScheduler
     return this.#inner.policy;
   }
 
-  /** Starts running jobs with `handler`, resuming every unfinished persisted job. */
-  start(handler: JobHandler): Promise<void> {
-    const observed: JobHandler = {
-      run: (job: ReservationJob, attempt: JobAttempt) => {
-        this.emit('attempt', { job, attempt: attempt.attempt });
-        return handler.run(job, attempt);
-      },
-      onRetry: (job, error, retryAt) => handler.onRetry(job, error, retryAt),
-      onFailure: (job, error) => handler.onFailure(job, error),
-    };
-    return this.#inner.start(observed);
+  /** Starts delivering tasks to `handler`, including every task left in the outbox. */
+  start(handler: TaskHandler): Promise<void> {
+    return this.#inner.start(handler);
   }
 
-  /** Hands over a persisted job. Ignored after `stop()` (the job stays persisted). */
-  enqueue(job: ReservationJob): void {
-    this.#inner.enqueue(job);
+  /** Looks at the outbox now (tasks were just committed). Ignored when not running. */
+  notify(): void {
+    this.#inner.notify();
   }
 
-  /** Resolves when nothing is due, running or waiting for a retry in this process. */
+  /**
+   * Resolves when nothing is due, running or waiting for a retry in this process.
+   * Keeps the process alive while awaited.
+   */
   whenIdle(): Promise<void> {
     return this.#inner.whenIdle();
   }
@@ -145,24 +148,29 @@ export class TimerScheduler
     return this.stop();
   }
 
-  #observe(outcome: AttemptOutcome): void {
-    try {
-      switch (outcome.outcome) {
-        case 'succeeded':
-          this.emit('success', { job: outcome.job });
-          break;
-        case 'retry':
-          this.emit('retry', { job: outcome.job, error: outcome.error, retryAt: outcome.runAt });
-          break;
-        case 'failed':
-          this.emit('failure', { job: outcome.job, error: outcome.error });
-          break;
-        default:
-          break;
-      }
-    } catch (error) {
-      // A throwing listener must not take the scheduler down.
-      this.#logger.error({ err: error }, 'a scheduler event listener threw');
+  #observe(event: DeliveryEvent): void {
+    // The engine catches (and logs) a throwing listener.
+    switch (event.type) {
+      case 'attempt':
+        this.emit('attempt', { task: event.task, attempt: event.attempt });
+        break;
+      case 'success':
+        this.emit('success', { task: event.task, attempt: event.attempt });
+        break;
+      case 'retry':
+        this.emit('retry', {
+          task: event.task,
+          attempt: event.attempt,
+          error: event.error,
+          retryAt: event.retryAt,
+        });
+        break;
+      case 'failure':
+        this.emit('failure', { task: event.task, attempt: event.attempt, error: event.error });
+        break;
+      case 'interrupted':
+        this.emit('interrupted', { task: event.task, attempt: event.attempt });
+        break;
     }
   }
 }

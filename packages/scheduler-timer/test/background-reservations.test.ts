@@ -100,7 +100,7 @@ describe('background reservations end to end', () => {
     expect(fake.stats.reservationsMade).toBe(30);
     expect(new Set(fake.reservations().map((r) => r.name)).size).toBe(30);
     expect(fake.stats.byStatus.get(503)).toBeGreaterThan(0);
-    // Retries reused their job's key: one key per line, however many calls.
+    // Retries reused their task's key: one key per line, however many calls.
     expect(fake.stats.callsByKey.size).toBe(30);
     expect(fake.stats.reserveCalls).toBeGreaterThan(30);
   });
@@ -133,7 +133,7 @@ describe('background reservations end to end', () => {
     expect(fake.stats.reserveCalls).toBe(1);
   });
 
-  it('a service down for good fails every job after the maximum attempts; none stays pending', async () => {
+  it('a service down for good fails every task after the maximum attempts; none stays pending', async () => {
     fake.setFaults({ down: true });
     const { service, scheduler, storage } = await start({ maxAttempts: 4 });
     for (const name of ['A', 'B', 'C']) await service.addItem('c1', { name });
@@ -146,11 +146,11 @@ describe('background reservations end to end', () => {
         lastError: { code: 'RESERVATION_UNAVAILABLE' },
       });
     }
-    expect(await storage.listJobs()).toEqual([]);
+    expect(await storage.nextDueAt()).toBeUndefined();
     expect(fake.stats.reserveCalls).toBe(12);
   });
 
-  it('reserve semantics: unknown item 404, twice while pending one job, after success the same reservation', async () => {
+  it('reserve semantics: unknown item 404, twice while pending one task, after success the same reservation', async () => {
     fake.setFaults({ latencyMs: 300 });
     const { service, scheduler } = await start();
     await service.addItem('c1', { name: 'A' });
@@ -186,7 +186,7 @@ describe('background reservations end to end', () => {
     expect(fake.stats.releases).toBe(2);
   });
 
-  it('a process killed with SIGKILL mid-flight loses nothing: the next one finishes all 50 jobs once each', async () => {
+  it('a process killed with SIGKILL mid-flight loses nothing: the next one finishes all 50 tasks once each', async () => {
     fake.setFaults({ latencyMs: { min: 50, max: 250 } });
     const db = join(dir, 'crash.db');
     const first = run(db, fake.url, 'add', '50');
@@ -207,10 +207,10 @@ describe('background reservations end to end', () => {
     expect(new Set(fake.reservations().map((r) => r.name)).size).toBe(50);
   }, 60_000);
 
-  it('two processes on one database run each of 100 jobs to success exactly once', async () => {
+  it('two processes on one database run each of 100 tasks to success exactly once', async () => {
     fake.setFaults({ latencyMs: { min: 30, max: 80 } });
     const db = join(dir, 'shared.db');
-    // Persist 100 jobs with no scheduler running them.
+    // Commit 100 tasks with no scheduler delivering them.
     const seeding = await start({}, { db });
     await seeding.scheduler.stop();
     for (let i = 0; i < 100; i++) await seeding.service.addItem('shared', { name: `item-${i}` });
@@ -225,4 +225,127 @@ describe('background reservations end to end', () => {
     const lines = await seeding.service.listItems('shared');
     expect(lines.every((l) => l.reservation?.status === 'reserved')).toBe(true);
   }, 60_000);
+
+  it('a process killed with SIGKILL while holding claimed work: the other, still running, takes it over; one reservation each', async () => {
+    // Slow answers, so the doomed process is surely mid-call (holding leases) when killed.
+    fake.setFaults({ latencyMs: { min: 400, max: 800 } });
+    const db = join(dir, 'takeover.db');
+    // The survivor starts first and keeps running throughout.
+    const survivor = run(db, fake.url, 'serve');
+    expect(await nextJson(survivor.lines)).toEqual({ serving: true });
+    const attemptsSeen: number[] = [];
+    const counting = (async () => {
+      for (;;) {
+        const { value, done } = await survivor.lines.next();
+        if (done === true) return;
+        const event = JSON.parse(value as string) as { success?: number };
+        if (event.success !== undefined) attemptsSeen.push(event.success);
+      }
+    })();
+    const doomed = run(db, fake.url, 'add', '20');
+    expect(await nextJson(doomed.lines)).toEqual({ added: 20 });
+    // Wait until the doomed process has calls in flight at the service, then kill it.
+    await until(() => fake.stats.reserveCalls >= 4);
+    doomed.child.kill('SIGKILL');
+    await new Promise((resolve) => doomed.child.once('exit', resolve));
+    fake.setFaults({ latencyMs: 10 });
+
+    const storage = await createSqliteCartStorage({ path: db });
+    try {
+      const { service } = await createCart({ storage, scheduler: inertSchedulerFor() });
+      await until(() => fake.stats.reservationsMade === 20, 30_000);
+      await untilAsync(async () =>
+        (await service.listItems('shared')).every((l) => l.reservation?.status === 'reserved'),
+      );
+      await untilAsync(async () => (await storage.nextDueAt()) === undefined);
+      // Exactly one reservation per line at the service, replays included.
+      expect(fake.stats.reservationsMade).toBe(20);
+      expect(new Set(fake.reservations().map((r) => r.name)).size).toBe(20);
+      expect(fake.stats.callsByKey.size).toBe(20);
+      // The survivor delivered work the dead process had claimed (second attempts).
+      expect(attemptsSeen.some((attempt) => attempt >= 2)).toBe(true);
+    } finally {
+      await storage.close();
+    }
+    survivor.child.kill('SIGTERM');
+    await counting;
+  }, 60_000);
+});
+
+/** A scheduler that delivers nothing (this test process only reads). */
+function inertSchedulerFor() {
+  return {
+    start: async () => {},
+    notify: () => {},
+    whenIdle: async () => {},
+    stop: async () => {},
+  };
+}
+
+async function untilAsync(predicate: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('uncertain outcomes leave nothing held at the service', () => {
+  const outcomes: Array<[string, Parameters<FakeReservationService['setFaults']>[0]]> = [
+    ['a timeout', { hangRate: 1, hangMode: 'after-processing' }],
+    ['a 5xx', { lostAnswerRate: 1, lostAnswerAs: 'server-error' }],
+    ['a connection reset', { lostAnswerRate: 1, lostAnswerAs: 'reset' }],
+    ['a 2xx without a reservation id', { lostAnswerRate: 1, lostAnswerAs: 'bad-body' }],
+  ];
+
+  async function failedButHeld(faults: Parameters<FakeReservationService['setFaults']>[0]) {
+    fake.setFaults(faults);
+    const runtime = await start({ maxAttempts: 1, attemptTimeoutMs: 300 }, { timeoutMs: 5_000 });
+    await runtime.service.addItem('c1', { name: 'A' });
+    await runtime.scheduler.whenIdle();
+    fake.resetFaults();
+    const failed = await runtime.service.getReservation('c1', 'A');
+    expect(failed?.status).toBe('failed');
+    expect(fake.stats.held).toBe(1); // the service did reserve
+    return { ...runtime, failed };
+  }
+
+  it.each(outcomes)(
+    'after %s, asking again recovers the one reservation instead of a second',
+    async (_, faults) => {
+      const { service, scheduler, failed } = await failedButHeld(faults);
+      await service.requestReservation('c1', 'A');
+      await scheduler.whenIdle();
+      const reservation = await service.getReservation('c1', 'A');
+      expect(reservation?.status).toBe('reserved');
+      expect(reservation?.idempotencyKey).toBe(failed?.idempotencyKey);
+      expect(fake.reservations().map((r) => r.reservationId)).toEqual([reservation?.reservationId]);
+      expect(fake.stats.reservationsMade).toBe(1);
+    },
+  );
+
+  it.each(outcomes)(
+    'after %s, removing the line releases what the service holds',
+    async (_, faults) => {
+      const { service, scheduler } = await failedButHeld(faults);
+      await service.removeItem('c1', 'A');
+      await scheduler.whenIdle();
+      expect(fake.stats.held).toBe(0);
+      expect(fake.stats.reservationsMade).toBe(1);
+    },
+  );
+
+  it.each(outcomes)(
+    'after %s, changing the quantity releases the old reservation and makes one new',
+    async (_, faults) => {
+      const { service, scheduler } = await failedButHeld(faults);
+      await service.setQuantity('c1', 'A', 2);
+      await scheduler.whenIdle();
+      const reservation = await service.getReservation('c1', 'A');
+      expect(reservation).toMatchObject({ status: 'reserved', quantity: 2 });
+      expect(fake.reservations().map((r) => [r.reservationId, r.quantity])).toEqual([
+        [reservation?.reservationId, 2],
+      ]);
+    },
+  );
 });

@@ -2,17 +2,17 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
   type Cart,
-  type JobHandler,
   MemoryCartStorage,
-  newJob,
+  newTask,
   ReservationError,
-  type ReservationJob,
+  type ReservationTask,
+  type TaskHandler,
 } from '@cartkit/core';
 import { describe, expect, it } from 'vitest';
 import { createTimerScheduler, TimerScheduler } from '../src/index.js';
 
-async function persistJob(storage: MemoryCartStorage, id: string): Promise<ReservationJob> {
-  const job = newJob({
+async function commitTask(storage: MemoryCartStorage, id: string): Promise<ReservationTask> {
+  const task = newTask({
     id,
     kind: 'reserve',
     cartId: 'c1',
@@ -21,15 +21,18 @@ async function persistJob(storage: MemoryCartStorage, id: string): Promise<Reser
     now: Date.now(),
   });
   const cart: Cart = { id: `cart-${id}`, version: 1, lines: [], createdAt: '', updatedAt: '' };
-  await storage.saveCart(cart, { expectedVersion: 0, jobs: [job] });
-  return job;
+  await storage.saveCart(cart, { expectedVersion: 0, tasks: [task] });
+  return task;
 }
+
+const noop: TaskHandler = { handle: async () => {} };
 
 describe('TimerScheduler', () => {
   it('validates its options up front, naming the option', () => {
-    const storage = new MemoryCartStorage();
+    const outbox = new MemoryCartStorage();
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ storage: undefined }, 'storage'],
+      [{ outbox: undefined }, 'outbox'],
+      [{ pollIntervalMs: 0 }, 'pollIntervalMs'],
       [{ concurrency: 0 }, 'concurrency'],
       [{ retry: { maxAttempts: 0 } }, 'retry.maxAttempts'],
       [{ retry: { baseDelayMs: -1 } }, 'retry.baseDelayMs'],
@@ -39,7 +42,7 @@ describe('TimerScheduler', () => {
       [{ owner: '' }, 'owner'],
     ];
     for (const [override, option] of cases) {
-      expect(() => createTimerScheduler({ storage, ...override } as never), option).toThrow(
+      expect(() => createTimerScheduler({ outbox, ...override } as never), option).toThrow(
         expect.objectContaining({
           code: 'INVALID_OPTION',
           details: expect.objectContaining({ option }),
@@ -51,26 +54,26 @@ describe('TimerScheduler', () => {
   it('emits attempt, retry, success and failure events', async () => {
     const storage = new MemoryCartStorage();
     const scheduler = createTimerScheduler({
-      storage,
+      outbox: storage,
       retry: { baseDelayMs: 1, maxDelayMs: 2, maxAttempts: 2 },
     });
     const events: string[] = [];
-    scheduler.on('attempt', ({ job, attempt }) => events.push(`attempt ${job.id} ${attempt}`));
-    scheduler.on('retry', ({ job, error }) => events.push(`retry ${job.id} ${error.code}`));
-    scheduler.on('success', ({ job }) => events.push(`success ${job.id}`));
-    scheduler.on('failure', ({ job, error }) => events.push(`failure ${job.id} ${error.code}`));
-    const handler: JobHandler = {
-      run: async (job, { attempt }) => {
-        if (job.id === 'flaky' && attempt === 1) throw ReservationError.unavailable('503');
-        if (job.id === 'refused') throw ReservationError.refused('no');
+    scheduler.on('attempt', ({ task, attempt }) => events.push(`attempt ${task.id} ${attempt}`));
+    scheduler.on('retry', ({ task, error }) => events.push(`retry ${task.id} ${error.code}`));
+    scheduler.on('success', ({ task }) => events.push(`success ${task.id}`));
+    scheduler.on('failure', ({ task, error }) => events.push(`failure ${task.id} ${error.code}`));
+    const handler: TaskHandler = {
+      handle: async (task, { attempt }) => {
+        if (task.id === 'flaky' && attempt === 1) throw ReservationError.unavailable('503');
+        if (task.id === 'refused') throw ReservationError.refused('no');
       },
-      onRetry: async () => {},
-      onFailure: async () => {},
     };
     await scheduler.start(handler);
-    scheduler.enqueue(await persistJob(storage, 'flaky'));
+    await commitTask(storage, 'flaky');
+    scheduler.notify();
     await scheduler.whenIdle();
-    scheduler.enqueue(await persistJob(storage, 'refused'));
+    await commitTask(storage, 'refused');
+    scheduler.notify();
     await scheduler.whenIdle();
     await scheduler.stop();
     expect(events).toEqual([
@@ -85,25 +88,22 @@ describe('TimerScheduler', () => {
 
   it('survives a throwing event listener', async () => {
     const storage = new MemoryCartStorage();
-    const scheduler = createTimerScheduler({ storage });
+    const scheduler = createTimerScheduler({ outbox: storage });
     scheduler.on('success', () => {
       throw new Error('listener bug');
     });
     let runs = 0;
-    await scheduler.start({
-      run: async () => void runs++,
-      onRetry: async () => {},
-      onFailure: async () => {},
-    });
-    scheduler.enqueue(await persistJob(storage, 'a'));
-    scheduler.enqueue(await persistJob(storage, 'b'));
+    await scheduler.start({ handle: async () => void runs++ });
+    await commitTask(storage, 'a');
+    await commitTask(storage, 'b');
+    scheduler.notify();
     await scheduler.whenIdle();
     expect(runs).toBe(2);
     await scheduler.stop();
   });
 
   it('names its leases after the host and process by default', () => {
-    const scheduler = new TimerScheduler({ storage: new MemoryCartStorage() });
+    const scheduler = new TimerScheduler({ outbox: new MemoryCartStorage() });
     expect(scheduler.owner).toContain(`:${process.pid}:`);
   });
 
@@ -111,16 +111,16 @@ describe('TimerScheduler', () => {
     const storage = new MemoryCartStorage();
     let scheduler: TimerScheduler | undefined;
     {
-      await using s = createTimerScheduler({ storage });
+      await using s = createTimerScheduler({ outbox: storage });
       scheduler = s;
-      await s.start({ run: async () => {}, onRetry: async () => {}, onFailure: async () => {} });
+      await s.start(noop);
     }
-    const job = await persistJob(storage, 'after-stop');
-    scheduler.enqueue(job);
-    expect(await storage.getJob(job.id)).toBeDefined();
+    const task = await commitTask(storage, 'after-stop');
+    scheduler.notify();
+    expect(storage.outboxTasks().map((t) => t.task.id)).toEqual([task.id]);
   });
 
-  it('does not keep the process alive while jobs wait for a retry (timers are unref-ed)', async () => {
+  it('does not keep the process alive while tasks wait for a retry (timers are unref-ed)', async () => {
     const script = fileURLToPath(new URL('./fixtures/waiting-process.mjs', import.meta.url));
     const started = Date.now();
     const code = await new Promise<number | null>((resolve, reject) => {

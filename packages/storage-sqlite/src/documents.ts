@@ -2,7 +2,7 @@ import {
   type Cart,
   ErrorCode,
   type IdempotencyRecord,
-  type ReservationJob,
+  type ReservationTask,
   StorageError,
 } from '@cartkit/core';
 import type { Deserialize, Serialize } from 'keyv';
@@ -19,13 +19,20 @@ export const KEY_NAMESPACE = 'cartkit';
 /** What a document holds, by its type name. */
 export interface DocumentTypes {
   cart: Cart;
-  job: ReservationJob;
+  job: LegacyJob;
+  task: ReservationTask;
   idempotency: IdempotencyRecord;
   layout: LayoutInfo;
 }
 
 /** A document type name. */
 export type DocumentType = keyof DocumentTypes;
+
+/** A job as layout 1 stored it (read once, by the migration to the outbox). */
+export interface LegacyJob extends ReservationTask {
+  readonly attempts: number;
+  readonly runAt: number;
+}
 
 /** The meta document that records which table layout a database file uses. */
 export interface LayoutInfo {
@@ -69,13 +76,23 @@ const validators: { [T in DocumentType]: Validator<T> } = {
     Array.isArray(data.lines) &&
     typeof data.createdAt === 'string' &&
     typeof data.updatedAt === 'string',
-  job: (data, id): data is ReservationJob =>
+  job: (data, id): data is LegacyJob =>
     isObject(data) &&
     data.id === id &&
     isVersion(data.version) &&
     (data.kind === 'reserve' || data.kind === 'release') &&
     typeof data.cartId === 'string' &&
     Number.isFinite(data.runAt) &&
+    Number.isFinite(data.createdAt),
+  task: (data, id): data is ReservationTask =>
+    isObject(data) &&
+    data.id === id &&
+    (data.kind === 'reserve' || data.kind === 'release') &&
+    typeof data.idempotencyKey === 'string' &&
+    typeof data.cartId === 'string' &&
+    typeof data.itemName === 'string' &&
+    Number.isSafeInteger(data.quantity) &&
+    (data.reservationId === null || typeof data.reservationId === 'string') &&
     Number.isFinite(data.createdAt),
   idempotency: (data, id): data is IdempotencyRecord =>
     isObject(data) &&

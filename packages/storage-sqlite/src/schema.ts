@@ -2,7 +2,7 @@
  * Version of the table layout (tables, columns, indexes). Recorded in the database
  * by the first release that opens it; a newer layout refuses to open.
  */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 /** How many expired idempotency records one write purges, at most. */
 export const PURGE_BATCH = 100;
@@ -12,9 +12,12 @@ export const PURGE_BATCH = 100;
  * options: letters, digits and `_` only, so it is safe to interpolate).
  *
  * - `<table>` (created by @keyv/sqlite): `key` → `value`, one row per document.
- * - `<table>_jobs`: one row per stored job, `run_at` and `created_at` copied from
- *   the job, indexed so that `listJobs` reads due jobs in order without touching
- *   carts.
+ * - `<table>_outbox`: the transactional outbox, one row per reservation task: the
+ *   task document plus its delivery state (`attempts`, `available_at`, the lease
+ *   `lease_owner`/`lease_until`, and `due_at` = when it can next be claimed),
+ *   indexed by `due_at` so claims read due tasks in order without touching carts.
+ *   Written in the same transaction as the cart that produced the task. (Layout 1
+ *   kept jobs as documents indexed by `<table>_jobs`; opening migrates them.)
  * - `<table>_expiry`: one row per idempotency record with its expiry, indexed so
  *   that expired records are found (and purged) without scanning.
  *
@@ -22,12 +25,13 @@ export const PURGE_BATCH = 100;
  */
 export function statements(table: string) {
   const jobs = `${table}_jobs`;
+  const outbox = `${table}_outbox`;
   const expiry = `${table}_expiry`;
   return {
     /** Side tables and indexes; idempotent. */
     createSideTables: [
-      `CREATE TABLE IF NOT EXISTS ${jobs} (key TEXT PRIMARY KEY NOT NULL, run_at INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID`,
-      `CREATE INDEX IF NOT EXISTS ${jobs}_due ON ${jobs} (run_at, created_at, key)`,
+      `CREATE TABLE IF NOT EXISTS ${outbox} (id TEXT PRIMARY KEY NOT NULL, task TEXT NOT NULL, created_at INTEGER NOT NULL, available_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL) WITHOUT ROWID`,
+      `CREATE INDEX IF NOT EXISTS ${outbox}_due ON ${outbox} (due_at, created_at, id)`,
       `CREATE TABLE IF NOT EXISTS ${expiry} (key TEXT PRIMARY KEY NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID`,
       `CREATE INDEX IF NOT EXISTS ${expiry}_at ON ${expiry} (expires_at)`,
     ],
@@ -39,12 +43,29 @@ export function statements(table: string) {
     put: `INSERT INTO ${table} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     /** Delete a key. */
     delete: `DELETE FROM ${table} WHERE key = ?`,
-    /** Index a job: key, run_at, created_at. */
-    putJobIndex: `INSERT INTO ${jobs} (key, run_at, created_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET run_at = excluded.run_at, created_at = excluded.created_at`,
-    /** Unindex a job. */
-    deleteJobIndex: `DELETE FROM ${jobs} WHERE key = ?`,
-    /** Stored jobs due at or before ?1, earliest first, at most ?2 (-1: all). */
-    listJobs: `SELECT d.key AS key, d.value AS value FROM ${jobs} AS j JOIN ${table} AS d ON d.key = j.key WHERE j.run_at <= ?1 ORDER BY j.run_at, j.created_at, j.key LIMIT ?2`,
+    /** Layout 1 jobs, for the migration: key, value. */
+    legacyJobs: `SELECT d.key AS key, d.value AS value FROM ${jobs} AS j JOIN ${table} AS d ON d.key = j.key`,
+    /** Does the layout 1 jobs table exist? */
+    legacyJobsTable: `SELECT name FROM sqlite_master WHERE type = 'table' AND name = '${jobs}'`,
+    /** Drops the layout 1 jobs table. */
+    dropLegacyJobs: `DROP TABLE IF EXISTS ${jobs}`,
+    /** Ids among a JSON array of task ids that are in the outbox. */
+    existingTasks: `SELECT id FROM ${outbox} WHERE id IN (SELECT value FROM json_each(?))`,
+    /** Add a task: id, task, created_at, available_at (= due_at), attempts. Known ids are left alone. */
+    insertTask: `INSERT INTO ${outbox} (id, task, created_at, available_at, attempts, due_at) VALUES (?1, ?2, ?3, ?4, ?5, ?4) ON CONFLICT (id) DO NOTHING`,
+    /** Is anything due at ?1? (a cheap read before a claim takes the write lock) */
+    anyDue: `SELECT 1 AS due FROM ${outbox} WHERE due_at <= ?1 LIMIT 1`,
+    /**
+     * Claim up to ?4 tasks due at ?1 for owner ?2 until ?3, oldest first; one
+     * statement, so atomic on its own.
+     */
+    claim: `UPDATE ${outbox} SET attempts = attempts + 1, lease_owner = ?2, lease_until = ?3, due_at = max(available_at, ?3) WHERE id IN (SELECT id FROM ${outbox} WHERE due_at <= ?1 ORDER BY due_at, created_at, id LIMIT ?4) RETURNING id, task, attempts, lease_until`,
+    /** Delete task ?1 if owner ?2 holds it. */
+    complete: `DELETE FROM ${outbox} WHERE id = ?1 AND lease_owner = ?2 RETURNING id`,
+    /** Give task ?1 held by ?2 back, due at ?3. */
+    release: `UPDATE ${outbox} SET available_at = ?3, due_at = ?3, lease_owner = NULL, lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 RETURNING id`,
+    /** When the next task is due (NULL: empty). */
+    nextDue: `SELECT min(due_at) AS due FROM ${outbox}`,
     /** Record when an idempotency record expires: key, expires_at. */
     putExpiry: `INSERT INTO ${expiry} (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at`,
     /** Forget an idempotency record's expiry. */

@@ -1,12 +1,13 @@
 import {
   type Cart,
   type CartStorage,
+  type ClaimedTask,
+  type ClaimOptions,
   type Clock,
   ConflictError,
   ErrorCode,
   type IdempotencyRecord,
-  type ListJobsOptions,
-  type ReservationJob,
+  type ReservationTask,
   type SaveCartOptions,
   StorageError,
 } from '@cartkit/core';
@@ -22,19 +23,20 @@ import {
 import { LAYOUT_VERSION, PURGE_BATCH, type Statements, statements } from './schema.js';
 import { toOpenError, toOperationError } from './sqlite-errors.js';
 
-const JOB_KEY_PREFIX = keys.job('');
 const ALL = -1;
 
 /**
  * A durable {@link CartStorage} in one SQLite file (or `:memory:`), on keyv +
  * @keyv/sqlite. Open it with {@link createSqliteCartStorage}.
  *
- * - Compare-and-set and the atomic cart + jobs write are SQL transactions
+ * - Compare-and-set and the atomic cart + tasks write are SQL transactions
  *   (`BEGIN IMMEDIATE … COMMIT`), so they hold across processes sharing the file;
  *   an in-process lock keeps concurrent callers out of each other's transactions.
+ * - The outbox is a table of tasks with their delivery state; a claim is one
+ *   `UPDATE … RETURNING` statement, so two processes never hold one task at once.
  * - WAL journal: readers do not block the writer; with `synchronous: 'NORMAL'` an
  *   acknowledged write survives the process being killed.
- * - Jobs are indexed by due time in a side table, so `listJobs` never reads carts.
+ * - Tasks are indexed by due time, so claims never read carts.
  * - Expired idempotency records are invisible and purged as new ones are created.
  * - Every failure is a cartkit error: `VERSION_CONFLICT`, `STORAGE_CORRUPT_DATA`
  *   (naming the key), `STORAGE_FAILURE`, `CLOSED` — never a raw driver error.
@@ -109,7 +111,7 @@ export class SqliteCartStorage implements CartStorage {
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
     const { expectedVersion } = options;
-    const jobs = options.jobs ?? [];
+    const tasks = options.tasks ?? [];
     const cartKey = keys.cart(cart.id);
     await this.#transaction('saveCart', async (query) => {
       const stored = await readValue(query, this.#sql.get, cartKey);
@@ -120,72 +122,70 @@ export class SqliteCartStorage implements CartStorage {
       if (storedVersion !== expectedVersion || cart.version !== expectedVersion + 1) {
         throw ConflictError.versionConflict(`cart "${cart.id}"`, storedVersion, expectedVersion);
       }
-      if (jobs.length > 0) {
-        const jobKeys = jobs.map((job) => keys.job(job.id));
-        const taken = await query(this.#sql.existing, JSON.stringify(jobKeys));
+      if (tasks.length > 0) {
+        const taken = await query(
+          this.#sql.existingTasks,
+          JSON.stringify(tasks.map((task) => task.id)),
+        );
         if (taken.length > 0) {
-          const takenKey = String(taken[0]?.key);
-          throw ConflictError.versionConflict(
-            `job "${takenKey.slice(JOB_KEY_PREFIX.length)}"`,
-            'existing',
-            'new',
-          );
+          throw ConflictError.versionConflict(`task "${String(taken[0]?.id)}"`, 'existing', 'new');
         }
       }
       await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
-      for (const job of jobs) await this.#writeJob(query, job);
+      await this.#insertTasks(query, tasks);
     });
   }
 
-  async getJob(jobId: string): Promise<ReservationJob | undefined> {
-    const key = keys.job(jobId);
-    const stored = await this.#read('getJob', (query) => readValue(query, this.#sql.get, key));
-    return stored === undefined ? undefined : this.#codec.decode('job', key, jobId, stored);
+  async enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
+    if (tasks.length === 0) {
+      this.#assertOpen();
+      return;
+    }
+    await this.#transaction('enqueueTasks', (query) => this.#insertTasks(query, tasks));
   }
 
-  async updateJob(job: ReservationJob, expectedVersion: number): Promise<void> {
-    const key = keys.job(job.id);
-    await this.#transaction('updateJob', async (query) => {
-      const storedVersion = await this.#storedJobVersion(query, key, job.id);
-      if (storedVersion !== expectedVersion || job.version !== expectedVersion + 1) {
-        throw ConflictError.versionConflict(
-          `job "${job.id}"`,
-          storedVersion ?? 'missing',
-          expectedVersion,
-        );
-      }
-      await this.#writeJob(query, job);
+  async claim(options: ClaimOptions): Promise<ClaimedTask[]> {
+    const { owner, leaseMs } = options;
+    const limit = Math.max(0, Math.trunc(options.limit));
+    const rows = await this.#read('claim', async (query) => {
+      const now = this.#clock.now();
+      // A cheap read first: polling an empty outbox never takes the write lock.
+      const [due] = await query(this.#sql.anyDue, now);
+      if (due === undefined || limit === 0) return [];
+      return query(this.#sql.claim, now, owner, now + leaseMs, limit);
     });
-  }
-
-  async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-    const key = keys.job(jobId);
-    await this.#transaction('deleteJob', async (query) => {
-      const storedVersion = await this.#storedJobVersion(query, key, jobId);
-      if (storedVersion !== expectedVersion) {
-        throw ConflictError.versionConflict(
-          `job "${jobId}"`,
-          storedVersion ?? 'missing',
-          expectedVersion,
-        );
-      }
-      await query(this.#sql.delete, key);
-      await query(this.#sql.deleteJobIndex, key);
-    });
-  }
-
-  async listJobs(options: ListJobsOptions = {}): Promise<ReservationJob[]> {
-    const dueBefore = options.dueBefore ?? Number.MAX_VALUE;
-    const limit = options.limit === undefined ? ALL : Math.max(0, Math.trunc(options.limit));
-    const rows = await this.#read('listJobs', (query) =>
-      query(this.#sql.listJobs, dueBefore, limit),
-    );
-    return Promise.all(
-      rows.map((row) => {
-        const key = String(row.key);
-        return this.#codec.decode('job', key, key.slice(JOB_KEY_PREFIX.length), row.value);
+    const claimed = await Promise.all(
+      rows.map(async (row) => {
+        const id = String(row.id);
+        const task = await this.#codec.decode('task', `outbox:${id}`, id, row.task);
+        return {
+          task,
+          attempt: Number(row.attempts),
+          leaseUntil: Number(row.lease_until ?? 0),
+        };
       }),
     );
+    return claimed.sort(
+      (a, b) => a.task.createdAt - b.task.createdAt || (a.task.id < b.task.id ? -1 : 1),
+    );
+  }
+
+  async complete(taskId: string, owner: string): Promise<boolean> {
+    const rows = await this.#read('complete', (query) => query(this.#sql.complete, taskId, owner));
+    return rows.length > 0;
+  }
+
+  async release(taskId: string, owner: string, availableAt: number): Promise<boolean> {
+    const rows = await this.#read('release', (query) =>
+      query(this.#sql.release, taskId, owner, availableAt),
+    );
+    return rows.length > 0;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    const [row] = await this.#read('nextDueAt', (query) => query(this.#sql.nextDue));
+    const due = row?.due;
+    return due === null || due === undefined ? undefined : Number(due);
   }
 
   async createIdempotencyRecord(record: IdempotencyRecord): Promise<boolean> {
@@ -241,16 +241,18 @@ export class SqliteCartStorage implements CartStorage {
     return this.#closed;
   }
 
-  async #storedJobVersion(query: Query, key: string, jobId: string): Promise<number | undefined> {
-    const stored = await readValue(query, this.#sql.get, key);
-    if (stored === undefined) return undefined;
-    return (await this.#codec.decode('job', key, jobId, stored)).version;
-  }
-
-  async #writeJob(query: Query, job: ReservationJob): Promise<void> {
-    const key = keys.job(job.id);
-    await query(this.#sql.put, key, await this.#codec.encode('job', job));
-    await query(this.#sql.putJobIndex, key, job.runAt, job.createdAt);
+  async #insertTasks(query: Query, tasks: readonly ReservationTask[]): Promise<void> {
+    const now = this.#clock.now();
+    for (const task of tasks) {
+      await query(
+        this.#sql.insertTask,
+        task.id,
+        await this.#codec.encode('task', task),
+        task.createdAt,
+        now,
+        0,
+      );
+    }
   }
 
   // #read and #transaction are called before a method's first `await`: a call takes
@@ -336,10 +338,47 @@ async function prepare(
         { details: { path: options.location, layout, supportedLayout: LAYOUT_VERSION } },
       );
     }
+    if (layout < 2) await migrateJobsToOutbox(query, sql, codec);
     await query(sql.put, layoutKey, await codec.encode('layout', { layout: LAYOUT_VERSION }));
     await purgeExpired(query, sql, options.clock.now(), ALL);
   });
   return journalMode;
+}
+
+/**
+ * Layout 1 → 2: moves the unfinished jobs (documents indexed by `<table>_jobs`) into
+ * the outbox, keeping their attempt counts and due times; drops the old index.
+ */
+async function migrateJobsToOutbox(
+  query: Query,
+  sql: Statements,
+  codec: DocumentCodec,
+): Promise<void> {
+  if ((await query(sql.legacyJobsTable)).length === 0) return;
+  for (const row of await query(sql.legacyJobs)) {
+    const key = String(row.key);
+    const job = await codec.decode('job', key, key.slice(keys.job('').length), row.value);
+    const task: ReservationTask = {
+      id: job.id,
+      idempotencyKey: job.idempotencyKey ?? job.id,
+      kind: job.kind,
+      cartId: job.cartId,
+      itemName: job.itemName,
+      quantity: job.quantity,
+      reservationId: job.reservationId ?? null,
+      createdAt: job.createdAt,
+    };
+    await query(
+      sql.insertTask,
+      task.id,
+      await codec.encode('task', task),
+      task.createdAt,
+      job.runAt,
+      job.attempts,
+    );
+    await query(sql.delete, key);
+  }
+  await query(sql.dropLegacyJobs);
 }
 
 /** The `value` column of `key`, or `undefined` when the key is absent. */

@@ -2,8 +2,8 @@ import {
   type Cart,
   CartService,
   ErrorCode,
-  newJob,
-  type ReservationJob,
+  newTask,
+  type ReservationTask,
   StorageError,
 } from '@cartkit/core';
 import { inertScheduler } from '@cartkit/testing';
@@ -15,9 +15,8 @@ import { createTempDir } from './support/temp-dir.js';
 
 const at = new Date(0).toISOString();
 const cart = (id: string): Cart => ({ id, version: 1, lines: [], createdAt: at, updatedAt: at });
-const job = (id: string, runAt = 5): ReservationJob => ({
-  ...newJob({ id, kind: 'reserve', cartId: 'c1', itemName: 'A', quantity: 1, now: runAt }),
-});
+const task = (id: string, now = 5): ReservationTask =>
+  newTask({ id, kind: 'reserve', cartId: 'c1', itemName: 'A', quantity: 1, now });
 const entry = (value: unknown) => JSON.stringify({ value });
 
 async function corruption(promise: Promise<unknown>, key: string): Promise<StorageError> {
@@ -41,7 +40,7 @@ const foreignValues: Array<[string, unknown]> = [
   ['JSON that is not a keyv entry', JSON.stringify([1, 2, 3])],
   ['a keyv entry of a foreign value', entry({ hello: 'world' })],
   ['a plain keyv string value', entry('just a string')],
-  ['a document of another type', entry({ schema: 1, type: 'job', data: job('c1') })],
+  ['a document of another type', entry({ schema: 1, type: 'task', data: task('c1') })],
   ['a cart document of another cart', entry({ schema: 1, type: 'cart', data: cart('c2') })],
   [
     'a cart document with a broken shape',
@@ -102,16 +101,14 @@ describe('corrupt and foreign data', () => {
     expect(error.details).toMatchObject({ reason: 'newer-schema', schema: 2, supportedSchema: 1 });
   });
 
-  it('a corrupt job is STORAGE_CORRUPT_DATA from getJob, updateJob, deleteJob and listJobs', async () => {
-    await storage.saveCart(cart('c1'), { expectedVersion: 0, jobs: [job('j1'), job('j2', 9)] });
-    const key = keys.job('j1');
-    await raw.put(key, entry({ schema: 1, type: 'job', data: { id: 'j1', nonsense: true } }));
-    await corruption(storage.getJob('j1'), key);
-    await corruption(storage.updateJob({ ...job('j1'), version: 2 }, 1), key);
-    await corruption(storage.deleteJob('j1', 1), key);
-    await corruption(storage.listJobs(), key);
-    // The healthy job is still readable on its own.
-    expect((await storage.getJob('j2'))?.runAt).toBe(9);
+  it('a corrupt task is STORAGE_CORRUPT_DATA from claim, naming it', async () => {
+    await storage.saveCart(cart('c1'), { expectedVersion: 0, tasks: [task('t1'), task('t2', 9)] });
+    await raw.query(
+      'UPDATE cartkit_outbox SET task = ? WHERE id = ?',
+      entry({ schema: 1, type: 'task', data: { id: 't1', nonsense: true } }),
+      't1',
+    );
+    await corruption(storage.claim({ owner: 'a', limit: 10, leaseMs: 1_000 }), 'outbox:t1');
   });
 
   it('a corrupt idempotency record is STORAGE_CORRUPT_DATA naming the key', async () => {

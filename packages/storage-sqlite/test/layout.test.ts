@@ -1,4 +1,4 @@
-import { type Cart, type IdempotencyRecord, newJob } from '@cartkit/core';
+import { type Cart, type IdempotencyRecord, newTask } from '@cartkit/core';
 import { FakeClock } from '@cartkit/testing';
 import KeyvSqlite from '@keyv/sqlite';
 import Keyv from 'keyv';
@@ -28,13 +28,13 @@ describe('storage layout', () => {
   const dir = createTempDir();
   afterAll(() => dir.remove());
 
-  it('keeps carts, jobs and idempotency records with look-alike ids apart', async () => {
+  it('keeps carts, tasks and idempotency records with look-alike ids apart', async () => {
     const storage = await createSqliteCartStorage({ path: dir.file() });
     const tricky = ['job:x', 'x', 'cart:x', 'idem:x', ':x', '::base64:x', `${'é:'.repeat(127)}ü`];
     for (const id of tricky) {
       await storage.saveCart(cart(id, [id]), {
         expectedVersion: 0,
-        jobs: [newJob({ id, kind: 'reserve', cartId: id, itemName: id, quantity: 1, now: 1 })],
+        tasks: [newTask({ id, kind: 'reserve', cartId: id, itemName: id, quantity: 1, now: 1 })],
       });
       await storage.createIdempotencyRecord({
         key: id,
@@ -46,10 +46,12 @@ describe('storage layout', () => {
     }
     for (const id of tricky) {
       expect(await storage.getCart(id)).toEqual(cart(id, [id]));
-      expect((await storage.getJob(id))?.itemName).toBe(id);
       expect((await storage.getIdempotencyRecord(id))?.fingerprint).toBe(id);
     }
-    expect((await storage.listJobs()).map((j) => j.id).sort()).toEqual([...tricky].sort());
+    const claimed = await storage.claim({ owner: 'a', limit: 100, leaseMs: 1_000 });
+    expect(claimed.map((c) => [c.task.id, c.task.itemName]).sort()).toEqual(
+      [...tricky].sort().map((id) => [id, id]),
+    );
     await storage.close();
   });
 
@@ -70,42 +72,76 @@ describe('storage layout', () => {
     await keyv.disconnect();
   });
 
-  it('lists due jobs through the side-table index, never scanning documents', async () => {
+  it('claims due tasks through the outbox index, never scanning documents', async () => {
     const raw = openRaw(dir.file());
     const sql = statements('cartkit');
     await raw.query('SELECT 1');
     for (const statement of sql.createSideTables) await raw.query(statement);
-    const plan = (await raw.query(`EXPLAIN QUERY PLAN ${sql.listJobs}`, 1, 10))
-      .map((row) => String(row.detail))
-      .join('\n');
-    expect(plan).toMatch(/cartkit_jobs_due/);
-    expect(plan).toMatch(/SEARCH d USING (INDEX|PRIMARY KEY)/);
-    expect(plan).not.toMatch(/SCAN d\b/);
-    const purgePlan = (await raw.query(`EXPLAIN QUERY PLAN ${sql.expired}`, 1, 10))
-      .map((row) => String(row.detail))
-      .join('\n');
-    expect(purgePlan).toMatch(/cartkit_expiry_at/);
+    const planOf = async (statement: string, ...params: unknown[]) =>
+      (await raw.query(`EXPLAIN QUERY PLAN ${statement}`, ...params))
+        .map((row) => String(row.detail))
+        .join('\n');
+    const claimPlan = await planOf(sql.claim, 1, 'owner', 2, 10);
+    expect(claimPlan).toMatch(/cartkit_outbox_due/);
+    expect(claimPlan).not.toMatch(/SCAN cartkit\b/);
+    expect(await planOf(sql.anyDue, 1)).toMatch(/cartkit_outbox_due/);
+    expect(await planOf(sql.nextDue)).toMatch(/cartkit_outbox_due/);
+    expect(await planOf(sql.expired, 1, 10)).toMatch(/cartkit_expiry_at/);
     await raw.close();
   });
 
-  it('keeps the job index in step with updates and deletes', async () => {
+  it('moves the unfinished jobs of a layout 1 database into the outbox on open', async () => {
     const path = dir.file();
-    const storage = await createSqliteCartStorage({ path });
-    const job = (id: string, runAt: number) =>
-      newJob({ id, kind: 'reserve', cartId: 'c1', itemName: id, quantity: 1, now: runAt });
-    await storage.saveCart(cart('c1'), { expectedVersion: 0, jobs: [job('a', 10), job('b', 20)] });
-    // A retry moves "a" after "b" and out of the due window.
-    await storage.updateJob({ ...job('a', 10), runAt: 30, attempts: 1, version: 2 }, 1);
-    expect((await storage.listJobs()).map((j) => j.id)).toEqual(['b', 'a']);
-    expect((await storage.listJobs({ dueBefore: 25 })).map((j) => j.id)).toEqual(['b']);
-    expect((await storage.listJobs({ dueBefore: 25, limit: 0 })).map((j) => j.id)).toEqual([]);
-    await storage.deleteJob('b', 1);
     const raw = openRaw(path);
-    expect(await raw.query('SELECT key, run_at FROM cartkit_jobs')).toEqual([
-      { key: keys.job('a'), run_at: 30 },
-    ]);
+    await raw.query('SELECT 1');
+    await raw.query(
+      'CREATE TABLE cartkit_jobs (key TEXT PRIMARY KEY NOT NULL, run_at INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID',
+    );
+    const doc = (type: string, data: unknown) =>
+      JSON.stringify({ value: { schema: 1, type, data } });
+    await raw.put(keys.layout(), doc('layout', { layout: 1 }));
+    const legacy = {
+      id: 'j1',
+      idempotencyKey: 'key-0',
+      kind: 'reserve',
+      cartId: 'c1',
+      itemName: 'A',
+      quantity: 2,
+      reservationId: null,
+      attempts: 3,
+      runAt: 50,
+      lease: null,
+      lastError: { code: 'RESERVATION_UNAVAILABLE', message: '503' },
+      createdAt: 10,
+      version: 4,
+    };
+    await raw.put(keys.job('j1'), doc('job', legacy));
+    await raw.query(
+      'INSERT INTO cartkit_jobs (key, run_at, created_at) VALUES (?, 50, 10)',
+      keys.job('j1'),
+    );
     await raw.close();
+
+    const storage = await createSqliteCartStorage({ path });
+    const [claimed] = await storage.claim({ owner: 'a', limit: 10, leaseMs: 1_000 });
+    expect(claimed?.attempt).toBe(4);
+    expect(claimed?.task).toEqual({
+      id: 'j1',
+      idempotencyKey: 'key-0',
+      kind: 'reserve',
+      cartId: 'c1',
+      itemName: 'A',
+      quantity: 2,
+      reservationId: null,
+      createdAt: 10,
+    });
     await storage.close();
+    const after = openRaw(path);
+    expect(await after.query("SELECT name FROM sqlite_master WHERE name = 'cartkit_jobs'")).toEqual(
+      [],
+    );
+    expect(await after.query('SELECT key FROM cartkit WHERE key = ?', keys.job('j1'))).toEqual([]);
+    await after.close();
   });
 
   it('purges expired idempotency records as new ones are created, and on open', async () => {
@@ -153,7 +189,7 @@ describe('storage layout', () => {
     const rows = await raw.query('SELECT key, value FROM cartkit ORDER BY key');
     expect(rows.map((r) => r.key)).toEqual([keys.cart('c1'), keys.layout()]);
     for (const row of rows) expect(JSON.parse(String(row.value)).value.schema).toBe(1);
-    expect(JSON.parse(String(rows[1]?.value)).value.data).toEqual({ layout: 1 });
+    expect(JSON.parse(String(rows[1]?.value)).value.data).toEqual({ layout: 2 });
     await raw.close();
   });
 });

@@ -114,7 +114,7 @@ describe('opening a database that cannot be used', () => {
     const error = await openError(createSqliteCartStorage({ path }));
     expect(error.code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
     expect(error.message).toMatch(/newer release/);
-    expect(error.details).toMatchObject({ layout: 99, supportedLayout: 1 });
+    expect(error.details).toMatchObject({ layout: 99, supportedLayout: 2 });
   });
 
   it('opens eagerly: a working database is verified writable and in WAL mode', async () => {
@@ -139,9 +139,11 @@ describe('after close', () => {
     await expect(storage.close()).resolves.toBeUndefined();
     for (const call of [
       storage.getCart('c1'),
-      storage.listJobs(),
-      storage.getJob('j'),
-      storage.deleteJob('j', 1),
+      storage.claim({ owner: 'a', limit: 1, leaseMs: 1_000 }),
+      storage.complete('t', 'a'),
+      storage.release('t', 'a', 0),
+      storage.nextDueAt(),
+      storage.enqueueTasks([]),
       storage.getIdempotencyRecord('k'),
       storage.deleteIdempotencyRecord('k'),
     ]) {

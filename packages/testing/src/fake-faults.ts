@@ -38,6 +38,17 @@ export interface FakeFaults {
   readonly refuseStatus?: 409 | 422;
   /** The whole service is down: every call gets 503 (with `unavailableRetryAfterSeconds`). */
   readonly down?: boolean;
+  /**
+   * Share of new reservations that are made but whose answer is lost: the client
+   * gets `lostAnswerAs` instead. A replay of the key gets the real first answer.
+   */
+  readonly lostAnswerRate?: number;
+  /**
+   * What a lost answer looks like: `'server-error'` (default) a 500, `'reset'` the
+   * connection torn down without a response, `'bad-body'` a 200 without a
+   * reservation id — every one an *uncertain* outcome for the client.
+   */
+  readonly lostAnswerAs?: 'server-error' | 'reset' | 'bad-body';
 }
 
 /** The faults one call suffers, drawn from a {@link FakeFaults} setting. */
@@ -46,9 +57,10 @@ export interface FaultDraw {
   readonly hang: boolean;
   readonly throttle: boolean;
   readonly unavailable: boolean;
+  readonly lostAnswer: boolean;
 }
 
-const SHARES = ['unavailableRate', 'throttleRate', 'hangRate'] as const;
+const SHARES = ['unavailableRate', 'throttleRate', 'hangRate', 'lostAnswerRate'] as const;
 const SECONDS = ['unavailableRetryAfterSeconds', 'throttleRetryAfterSeconds'] as const;
 
 /**
@@ -114,6 +126,12 @@ export function validateFaults(faults: FakeFaults, prefix = 'faults'): void {
   if (faults.down !== undefined && typeof faults.down !== 'boolean') {
     fail('down', 'a boolean', faults.down);
   }
+  if (
+    faults.lostAnswerAs !== undefined &&
+    !['server-error', 'reset', 'bad-body'].includes(faults.lostAnswerAs)
+  ) {
+    fail('lostAnswerAs', '"server-error", "reset" or "bad-body"', faults.lostAnswerAs);
+  }
 }
 
 /**
@@ -127,7 +145,8 @@ export function drawFaults(faults: FakeFaults, random: () => number): FaultDraw 
   const hang = roll(faults.hangRate);
   const throttle = roll(faults.throttleRate);
   const unavailable = roll(faults.unavailableRate);
-  return { latencyMs, hang, throttle, unavailable };
+  const lostAnswer = roll(faults.lostAnswerRate);
+  return { latencyMs, hang, throttle, unavailable, lostAnswer };
 }
 
 function drawLatency(latency: LatencyMs, random: () => number): number {

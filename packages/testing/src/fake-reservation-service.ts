@@ -114,8 +114,11 @@ interface Reply {
   readonly closeConnection?: boolean;
 }
 
-/** `hang`: never answer; `drop`: the client or the server went away, nothing to send. */
-type Outcome = Reply | 'hang' | 'drop';
+/**
+ * `hang`: never answer; `drop`: the client or the server went away, nothing to
+ * send; `reset`: tear the connection down without an answer.
+ */
+type Outcome = Reply | 'hang' | 'drop' | 'reset';
 
 type KeyState =
   | { readonly fingerprint: string; readonly state: 'in-progress' }
@@ -355,6 +358,10 @@ class FakeReservationServer implements FakeReservationService {
       return;
     }
     if (outcome === 'drop') return;
+    if (outcome === 'reset') {
+      request.socket.destroy();
+      return;
+    }
     this.#byStatus.set(outcome.status, (this.#byStatus.get(outcome.status) ?? 0) + 1);
     send(response, outcome);
     this.#settings.logger.debug(
@@ -453,7 +460,18 @@ class FakeReservationServer implements FakeReservationService {
       answer = { status: 201, body: { reservation_id: reservation.reservationId } };
     }
     if (key !== undefined) this.#keys.set(key, { fingerprint, state: 'completed', reply: answer });
-    return draw.hang ? 'hang' : answer;
+    if (draw.hang) return 'hang';
+    if (draw.lostAnswer && answer.status < 300) {
+      switch (faults.lostAnswerAs ?? 'server-error') {
+        case 'reset':
+          return 'reset';
+        case 'bad-body':
+          return { status: 200, body: { ok: true } };
+        default:
+          return { status: 500, body: { error: 'Internal error after the reservation was made.' } };
+      }
+    }
+    return answer;
   }
 
   #answerRepeatedKey(previous: KeyState, fingerprint: string): Reply {

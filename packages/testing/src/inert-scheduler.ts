@@ -1,12 +1,12 @@
 import type { Scheduler } from '@cartkit/core';
 
 /**
- * A {@link Scheduler} that accepts jobs and runs none (they stay persisted). For
- * tests and benchmarks of storage or of the cart rules in isolation.
+ * A {@link Scheduler} that delivers nothing (tasks stay in the outbox). For tests
+ * and benchmarks of storage or of the cart rules in isolation.
  */
 export const inertScheduler: Scheduler = Object.freeze({
   start: async () => {},
-  enqueue: () => {},
+  notify: () => {},
   whenIdle: async () => {},
   stop: async () => {},
 });

@@ -2,6 +2,7 @@ import { MemoryCartStorage } from '../memory/memory-cart-storage.js';
 import { MemoryReserver } from '../memory/memory-reserver.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
+import type { Outbox } from '../ports/outbox.js';
 import type { Reserver } from '../ports/reserver.js';
 import type { Scheduler, StopOptions } from '../ports/scheduler.js';
 import type { CartStorage } from '../ports/storage.js';
@@ -17,12 +18,12 @@ export interface CreateCartOptions extends CartSettings {
   /** Default: a new {@link MemoryReserver}. */
   readonly reserver?: Reserver;
   /**
-   * The scheduler, or a factory given the storage, clock and logger.
-   * Default: an {@link InProcessScheduler} on the storage.
+   * The scheduler, or a factory given the storage, its outbox (the same object),
+   * the clock and the logger. Default: an {@link InProcessScheduler} on the storage's outbox.
    */
   readonly scheduler?:
     | Scheduler
-    | ((deps: { storage: CartStorage; clock: Clock; logger: Logger }) => Scheduler);
+    | ((deps: { storage: CartStorage; outbox: Outbox; clock: Clock; logger: Logger }) => Scheduler);
   /** Default: the system clock. */
   readonly clock?: Clock;
   /** Default: silent. */
@@ -42,7 +43,7 @@ export interface CartRuntime extends AsyncDisposable {
 
 /**
  * Composes a cart without a DI container: the service, the reservation worker and
- * the scheduler, started (persisted unfinished jobs resume now).
+ * the scheduler, started (tasks left in the outbox by earlier runs are delivered).
  *
  * @example
  * ```ts
@@ -66,8 +67,8 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
   const reserver: Reserver = givenReserver ?? new MemoryReserver();
   const scheduler =
     typeof givenScheduler === 'function'
-      ? givenScheduler({ storage, clock, logger })
-      : (givenScheduler ?? new InProcessScheduler({ storage, clock, logger }));
+      ? givenScheduler({ storage, outbox: storage, clock, logger })
+      : (givenScheduler ?? new InProcessScheduler({ outbox: storage, clock, logger }));
   const service = new CartService({ ...settings, storage, scheduler, clock, logger });
   const worker = new ReservationWorker({
     repository: service.repository,

@@ -1,7 +1,7 @@
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Reserver } from '../ports/reserver.js';
-import type { JobHandler, Scheduler } from '../ports/scheduler.js';
+import type { Scheduler, TaskHandler } from '../ports/scheduler.js';
 import type { CartStorage } from '../ports/storage.js';
 import type { CartService, CartServiceOptions } from '../service/cart-service.js';
 
@@ -32,7 +32,7 @@ export type CartSettings = Omit<CartServiceOptions, 'storage' | 'scheduler' | 'c
  * `Symbol.for`, so two copies of the package agree on them.
  */
 export const CartTokens = Object.freeze({
-  /** {@link CartStorage} */
+  /** {@link CartStorage}: carts, their outbox, idempotency records */
   Storage: token<CartStorage>('Storage'),
   /** {@link Reserver} */
   Reserver: token<Reserver>('Reserver'),
@@ -46,6 +46,6 @@ export const CartTokens = Object.freeze({
   Settings: token<CartSettings>('Settings'),
   /** {@link CartService} */
   CartService: token<CartService>('CartService'),
-  /** The {@link JobHandler} schedulers run (the reservation worker). */
-  JobHandler: token<JobHandler>('JobHandler'),
+  /** The {@link TaskHandler} schedulers deliver to (the reservation worker). */
+  TaskHandler: token<TaskHandler>('TaskHandler'),
 });

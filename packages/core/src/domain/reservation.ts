@@ -1,10 +1,10 @@
 import type { CartLine, LineReservation, ReservationFailure } from './cart.js';
-import { newJob, type ReservationJob } from './job.js';
+import { newTask, type ReservationTask } from './task.js';
 
-/** What changing a line's reservation produced: the new line and the jobs to persist with it. */
+/** What changing a line's reservation produced: the new line and the tasks to commit with it. */
 export interface ReservationChange {
   readonly line: CartLine;
-  readonly jobs: readonly ReservationJob[];
+  readonly tasks: readonly ReservationTask[];
 }
 
 /** Inputs every transition needs: where the line lives, the time, and an id source. */
@@ -25,11 +25,14 @@ export function isActive(reservation: LineReservation | null): boolean {
 const UNCERTAIN_FAILURES: ReadonlySet<string> = new Set([
   'RESERVATION_UNAVAILABLE',
   'RESERVATION_ABORTED',
+  // A 2xx the cart could not use: the service acted, but we have no id.
+  'RESERVATION_BAD_RESPONSE',
 ]);
 
 /**
- * True when attempts were sent and the last one ended without a verdict (timeout,
- * 5xx, network): an earlier attempt may have reserved and lost its answer.
+ * True when attempts were sent and the last one ended without a usable verdict
+ * (timeout, 5xx, network, a 2xx without a reservation id): an attempt may have
+ * reserved and its answer was lost or unusable.
  */
 export function mayFollowUncertainFailure(
   attempts: number,
@@ -51,18 +54,18 @@ export function mayBeHeld(reservation: LineReservation | null): boolean {
 }
 
 /**
- * The job that gives back what the line's reservation holds at the service:
+ * The task that gives back what the line's reservation holds at the service:
  * - `reserved`: a release of its external id;
  * - `failed` but {@link mayBeHeld}: a release that first recovers the id by
  *   replaying the reservation's idempotency key;
- * - otherwise nothing. A `pending` reservation's job notices it was superseded and
+ * - otherwise nothing. A `pending` reservation's task notices it was superseded and
  *   releases whatever it obtains.
  */
-export function releaseJobFor(line: CartLine, ctx: TransitionContext): ReservationJob[] {
+export function releaseTaskFor(line: CartLine, ctx: TransitionContext): ReservationTask[] {
   const r = line.reservation;
   if (r === null) return [];
   const release = (reservationId: string | null, idempotencyKey?: string) =>
-    newJob({
+    newTask({
       id: ctx.newId(),
       kind: 'release',
       cartId: ctx.cartId,
@@ -79,7 +82,7 @@ export function releaseJobFor(line: CartLine, ctx: TransitionContext): Reservati
 
 /**
  * Starts a new reservation for the line's current quantity: line goes `pending`,
- * one job (with a new id). `idempotencyKey` defaults to the new job's id; pass an
+ * one task (with a new id). `idempotencyKey` defaults to the new task's id; pass an
  * earlier reservation's key to recover what it may hold instead of reserving anew.
  */
 export function startReservation(
@@ -87,7 +90,7 @@ export function startReservation(
   ctx: TransitionContext,
   idempotencyKey?: string,
 ): ReservationChange {
-  const job = newJob({
+  const task = newTask({
     id: ctx.newId(),
     kind: 'reserve',
     cartId: ctx.cartId,
@@ -98,8 +101,8 @@ export function startReservation(
   });
   const reservation: LineReservation = {
     status: 'pending',
-    jobId: job.id,
-    idempotencyKey: job.idempotencyKey,
+    jobId: task.id,
+    idempotencyKey: task.idempotencyKey,
     quantity: line.quantity,
     reservationId: null,
     attempts: 0,
@@ -107,13 +110,13 @@ export function startReservation(
     requestedAt: iso(ctx.now),
     updatedAt: iso(ctx.now),
   };
-  return { line: { ...line, reservation, updatedAt: iso(ctx.now) }, jobs: [job] };
+  return { line: { ...line, reservation, updatedAt: iso(ctx.now) }, tasks: [task] };
 }
 
 /**
  * An explicit reservation request. Pending or reserved for the current quantity:
  * nothing new. Failed in a way that may have reserved after all, same quantity: a
- * new job replaying the *same* idempotency key, so the service answers with what it
+ * new task replaying the *same* idempotency key, so the service answers with what it
  * may hold instead of reserving twice. Otherwise: release what is held and start anew.
  */
 export function requestReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
@@ -123,13 +126,13 @@ export function requestReservation(line: CartLine, ctx: TransitionContext): Rese
     r.quantity === line.quantity &&
     (r.status === 'pending' || r.status === 'reserved')
   ) {
-    return { line, jobs: [] };
+    return { line, tasks: [] };
   }
   if (r !== null && mayBeHeld(r) && r.quantity === line.quantity)
     return startReservation(line, ctx, r.idempotencyKey);
-  const release = releaseJobFor(line, ctx);
+  const release = releaseTaskFor(line, ctx);
   const started = startReservation(line, ctx);
-  return { line: started.line, jobs: [...release, ...started.jobs] };
+  return { line: started.line, tasks: [...release, ...started.tasks] };
 }
 
 /**
@@ -143,18 +146,18 @@ export function afterQuantityChange(
   autoReserve: boolean,
   ctx: TransitionContext,
 ): ReservationChange {
-  const release = releaseJobFor(before, ctx);
+  const release = releaseTaskFor(before, ctx);
   if (autoReserve || isActive(before.reservation)) {
     const started = startReservation(after, ctx);
-    return { line: started.line, jobs: [...release, ...started.jobs] };
+    return { line: started.line, tasks: [...release, ...started.tasks] };
   }
-  return { line: { ...after, reservation: null }, jobs: release };
+  return { line: { ...after, reservation: null }, tasks: release };
 }
 
 /**
  * Applies `patch` to the line's reservation, stamping `updatedAt`. A `reserved`
- * reservation is final for its job: late news of a failed or retried attempt of the
- * same job (a timed-out attempt whose success was recorded meanwhile) never
+ * reservation is final for its task: late news of a failed or retried attempt of the
+ * same task (a timed-out attempt whose success was recorded meanwhile) never
  * downgrades it.
  */
 function patchReservation(

@@ -30,7 +30,7 @@ export interface CartCoreModuleOptions {
 }
 
 /**
- * Binds {@link CartTokens.CartService} and {@link CartTokens.JobHandler} (the
+ * Binds {@link CartTokens.CartService} and {@link CartTokens.TaskHandler} (the
  * reservation worker) from the port tokens, as singletons. The scheduler is not
  * started by the container: resolve it and the handler and call
  * `scheduler.start(handler)` (see {@link startCart}).
@@ -54,7 +54,7 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
       bind(CartTokens.Scheduler)
         .toResolvedValue(
           (storage: CartStorage, clock: Clock, logger: Logger) =>
-            new InProcessScheduler({ storage, clock, logger }),
+            new InProcessScheduler({ outbox: storage, clock, logger }),
           [CartTokens.Storage, CartTokens.Clock, CartTokens.Logger],
         )
         .inSingletonScope();
@@ -77,7 +77,7 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
         ],
       )
       .inSingletonScope();
-    bind(CartTokens.JobHandler)
+    bind(CartTokens.TaskHandler)
       .toResolvedValue(
         (
           service: CartService,
@@ -113,7 +113,7 @@ export interface ServiceResolver {
 /** Resolves the cart service and starts the scheduler with the reservation worker. */
 export async function startCart(container: ServiceResolver): Promise<CartService> {
   const scheduler = await container.getAsync<Scheduler>(CartTokens.Scheduler);
-  const handler = await container.getAsync<ReservationWorker>(CartTokens.JobHandler);
+  const handler = await container.getAsync<ReservationWorker>(CartTokens.TaskHandler);
   const service = await container.getAsync<CartService>(CartTokens.CartService);
   await scheduler.start(handler);
   return service;

@@ -1,28 +1,35 @@
 import type { Cart } from '../domain/cart.js';
-import type { ReservationJob } from '../domain/job.js';
+import type { ReservationTask } from '../domain/task.js';
 import { ConflictError, ErrorCode, StorageError } from '../errors/index.js';
+import type { SaveCartOptions } from '../ports/cart-store.js';
 import { type Clock, systemClock } from '../ports/clock.js';
-import type {
-  CartStorage,
-  IdempotencyRecord,
-  ListJobsOptions,
-  SaveCartOptions,
-} from '../ports/storage.js';
+import type { ClaimedTask, ClaimOptions } from '../ports/outbox.js';
+import type { CartStorage, IdempotencyRecord } from '../ports/storage.js';
+
+/** An outbox entry: the task and its delivery state. */
+interface OutboxEntry {
+  readonly task: ReservationTask;
+  availableAt: number;
+  attempts: number;
+  leaseOwner: string | null;
+  leaseUntil: number;
+}
 
 /** Options of {@link MemoryCartStorage}. */
 export interface MemoryCartStorageOptions {
-  /** Clock used to expire idempotency records. Default: the system clock. */
+  /** Clock of due times, leases and idempotency record expiry. Default: the system clock. */
   readonly clock?: Clock;
 }
 
 /**
- * The reference {@link CartStorage}: everything in process memory, lost on exit.
- * Honours the whole contract (compare-and-set, atomic cart + jobs, copies in and
- * out), so it is what unit tests of apps and the contract suites start from.
+ * The reference {@link CartStorage}: carts, their outbox and idempotency records in
+ * process memory, lost on exit. Honours the whole contract (compare-and-set, atomic
+ * cart + tasks, leased claims, copies in and out), so it is what unit tests of apps
+ * and the contract suites start from. One process only.
  */
 export class MemoryCartStorage implements CartStorage {
   readonly #carts = new Map<string, Cart>();
-  readonly #jobs = new Map<string, ReservationJob>();
+  readonly #outbox = new Map<string, OutboxEntry>();
   readonly #records = new Map<string, IdempotencyRecord>();
   readonly #clock: Clock;
   #closed = false;
@@ -47,57 +54,66 @@ export class MemoryCartStorage implements CartStorage {
         options.expectedVersion,
       );
     }
-    for (const job of options.jobs ?? []) {
-      if (this.#jobs.has(job.id))
-        throw ConflictError.versionConflict(`job "${job.id}"`, 'existing', 'new');
+    const tasks = options.tasks ?? [];
+    for (const task of tasks) {
+      if (this.#outbox.has(task.id))
+        throw ConflictError.versionConflict(`task "${task.id}"`, 'existing', 'new');
     }
     this.#carts.set(cart.id, structuredClone(cart));
-    for (const job of options.jobs ?? []) this.#jobs.set(job.id, structuredClone(job));
+    this.#add(tasks);
   }
 
-  async getJob(jobId: string): Promise<ReservationJob | undefined> {
+  async enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
     this.#open();
-    const job = this.#jobs.get(jobId);
-    return job === undefined ? undefined : structuredClone(job);
+    this.#add(tasks.filter((task) => !this.#outbox.has(task.id)));
   }
 
-  async updateJob(job: ReservationJob, expectedVersion: number): Promise<void> {
+  async claim(options: ClaimOptions): Promise<ClaimedTask[]> {
     this.#open();
-    const stored = this.#jobs.get(job.id);
-    if (
-      stored === undefined ||
-      stored.version !== expectedVersion ||
-      job.version !== expectedVersion + 1
-    ) {
-      throw ConflictError.versionConflict(
-        `job "${job.id}"`,
-        stored?.version ?? 'missing',
-        expectedVersion,
-      );
+    const now = this.#clock.now();
+    const dueAt = (entry: OutboxEntry) => Math.max(entry.availableAt, entry.leaseUntil);
+    const due = [...this.#outbox.values()]
+      .filter((entry) => dueAt(entry) <= now)
+      .sort((a, b) => dueAt(a) - dueAt(b) || a.task.createdAt - b.task.createdAt)
+      .slice(0, Math.max(0, Math.trunc(options.limit)))
+      .sort((a, b) => a.task.createdAt - b.task.createdAt);
+    return due.map((entry) => {
+      entry.attempts += 1;
+      entry.leaseOwner = options.owner;
+      entry.leaseUntil = now + options.leaseMs;
+      return {
+        task: structuredClone(entry.task),
+        attempt: entry.attempts,
+        leaseUntil: entry.leaseUntil,
+      };
+    });
+  }
+
+  async complete(taskId: string, owner: string): Promise<boolean> {
+    this.#open();
+    if (this.#held(taskId, owner) === undefined) return false;
+    this.#outbox.delete(taskId);
+    return true;
+  }
+
+  async release(taskId: string, owner: string, availableAt: number): Promise<boolean> {
+    this.#open();
+    const entry = this.#held(taskId, owner);
+    if (entry === undefined) return false;
+    entry.availableAt = availableAt;
+    entry.leaseOwner = null;
+    entry.leaseUntil = 0;
+    return true;
+  }
+
+  async nextDueAt(): Promise<number | undefined> {
+    this.#open();
+    let next: number | undefined;
+    for (const entry of this.#outbox.values()) {
+      const at = Math.max(entry.availableAt, entry.leaseUntil);
+      if (next === undefined || at < next) next = at;
     }
-    this.#jobs.set(job.id, structuredClone(job));
-  }
-
-  async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-    this.#open();
-    const stored = this.#jobs.get(jobId);
-    if (stored === undefined || stored.version !== expectedVersion) {
-      throw ConflictError.versionConflict(
-        `job "${jobId}"`,
-        stored?.version ?? 'missing',
-        expectedVersion,
-      );
-    }
-    this.#jobs.delete(jobId);
-  }
-
-  async listJobs(options: ListJobsOptions = {}): Promise<ReservationJob[]> {
-    this.#open();
-    const due = options.dueBefore;
-    const jobs = [...this.#jobs.values()]
-      .filter((job) => due === undefined || job.runAt <= due)
-      .sort((a, b) => a.runAt - b.runAt || a.createdAt - b.createdAt);
-    return structuredClone(options.limit === undefined ? jobs : jobs.slice(0, options.limit));
+    return next;
   }
 
   async createIdempotencyRecord(record: IdempotencyRecord): Promise<boolean> {
@@ -123,8 +139,42 @@ export class MemoryCartStorage implements CartStorage {
     this.#records.delete(key);
   }
 
+  /**
+   * The tasks in the outbox, oldest first, with their delivery state: for tests and
+   * debugging (a snapshot; changing it changes nothing).
+   */
+  outboxTasks(): Array<{ task: ReservationTask; attempts: number; leased: boolean }> {
+    const now = this.#clock.now();
+    return [...this.#outbox.values()]
+      .sort((a, b) => a.task.createdAt - b.task.createdAt)
+      .map((entry) => ({
+        task: structuredClone(entry.task),
+        attempts: entry.attempts,
+        leased: entry.leaseOwner !== null && entry.leaseUntil > now,
+      }));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  #add(tasks: readonly ReservationTask[]): void {
+    for (const task of tasks) {
+      this.#outbox.set(task.id, {
+        task: structuredClone(task),
+        availableAt: this.#clock.now(),
+        attempts: 0,
+        leaseOwner: null,
+        leaseUntil: 0,
+      });
+    }
+  }
+
+  /** The entry `owner` holds a live lease on (an expired lease may have been taken over). */
+  #held(taskId: string, owner: string): OutboxEntry | undefined {
+    const entry = this.#outbox.get(taskId);
+    if (entry === undefined || entry.leaseOwner !== owner) return undefined;
+    return entry;
   }
 
   #live(key: string): IdempotencyRecord | undefined {

@@ -1,16 +1,12 @@
+export type { CartStore, SaveCartOptions } from './cart-store.js';
 export { type Clock, type ClockTimer, systemClock } from './clock.js';
 export { type LogFn, type Logger, silentLogger } from './logger.js';
+export type { ClaimedTask, ClaimOptions, Outbox } from './outbox.js';
 export type {
   ReservationRequest,
   ReservationResult,
   Reserver,
   ReserverCallOptions,
 } from './reserver.js';
-export type { JobAttempt, JobHandler, Scheduler, StopOptions } from './scheduler.js';
-export type {
-  CartStorage,
-  IdempotencyRecord,
-  ListJobsOptions,
-  SaveCartOptions,
-  StoredResponse,
-} from './storage.js';
+export type { Scheduler, StopOptions, TaskDelivery, TaskHandler } from './scheduler.js';
+export type { CartStorage, IdempotencyRecord, StoredResponse } from './storage.js';

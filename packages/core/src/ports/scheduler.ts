@@ -1,29 +1,31 @@
-import type { ReservationJob } from '../domain/job.js';
-import type { ReservationError } from '../errors/index.js';
+import type { ReservationTask } from '../domain/task.js';
 
-/** Context of one job attempt. */
-export interface JobAttempt {
-  /** 1 for the first attempt. */
+/** What a scheduler tells its {@link TaskHandler} about one delivery of a task. */
+export interface TaskDelivery {
+  /** 1-based attempt number, from the scheduler / queue engine (not from the task). */
   readonly attempt: number;
+  /** True when no retry follows if this attempt fails transiently. */
+  readonly isLastAttempt: boolean;
   /** Aborted when the attempt times out or the scheduler stops. */
   readonly signal: AbortSignal;
 }
 
 /**
- * What a scheduler runs: supplied by core (`ReservationWorker`), not by adapters.
- * The scheduler owns timing, concurrency, claiming and retries; the handler owns the
- * external call and what it means for the cart.
+ * What a scheduler delivers tasks to: supplied by core (`ReservationWorker`), not
+ * by adapters. The scheduler owns delivery (claiming, timing, concurrency,
+ * retries, backoff, recovery); the handler owns the external call and what it
+ * means for the cart.
  */
-export interface JobHandler {
+export interface TaskHandler {
   /**
-   * Performs one attempt of `job` and records its success on the cart.
-   * @throws ReservationError (`transient` decides whether to retry)
+   * Runs one delivery of `task`. Resolves: done (the task is completed).
+   * Rejects with a `ReservationError`: `transient` → the scheduler retries after
+   * `max(its backoff, error.retryAfterMs)` unless this was the last attempt;
+   * permanent → no retry. Any other error counts as transient. The handler records
+   * the outcome on the cart line itself (retrying / failed / reserved) from
+   * `delivery`. Delivery is at-least-once: handling must be idempotent.
    */
-  run(job: ReservationJob, attempt: JobAttempt): Promise<void>;
-  /** Records a failed attempt that will be retried at `retryAt` (epoch ms). */
-  onRetry(job: ReservationJob, error: ReservationError, retryAt: number): Promise<void>;
-  /** Records that `job` failed for good. Called once, before the job is deleted. */
-  onFailure(job: ReservationJob, error: ReservationError): Promise<void>;
+  handle(task: ReservationTask, delivery: TaskDelivery): Promise<void>;
 }
 
 /** Options of {@link Scheduler.stop}. */
@@ -33,24 +35,28 @@ export interface StopOptions {
 }
 
 /**
- * Port: runs persisted reservation jobs in the background.
+ * Port: delivers committed reservation tasks to the handler in the background.
  *
- * Contract (checked by `schedulerContractSuite` in `@cartkit/testing`): every job
- * handed over is eventually run to success or to failure; transient failures are
- * retried with backoff up to a maximum number of attempts; permanent ones fail at
- * once; concurrency is bounded; `stop` stops taking work and leaves unfinished
- * jobs persisted; `start` resumes jobs that were persisted but not finished.
+ * Contract (checked by `schedulerContractSuite` in `@cartkit/testing`): every task
+ * committed to the outbox is delivered until the handler resolves, fails
+ * permanently, or the attempts run out; transient failures are retried with
+ * backoff (never sooner than the error's `retryAfterMs`); concurrency is bounded;
+ * work abandoned by a dead process is taken over while the others run; `stop`
+ * stops taking work and leaves unfinished tasks in the outbox.
  */
 export interface Scheduler {
-  /** Starts running jobs with `handler`, resuming unfinished persisted jobs. */
-  start(handler: JobHandler): Promise<void>;
+  /** Starts delivering tasks to `handler`, including tasks left from earlier runs. */
+  start(handler: TaskHandler): Promise<void>;
   /**
-   * Hands over a job that is already persisted. Never throws because of the job's
-   * outcome; a stopped scheduler ignores it (the job stays persisted).
+   * Hint that tasks were just committed: look now instead of at the next poll.
+   * Never throws; ignored when not running.
    */
-  enqueue(job: ReservationJob): void;
-  /** Resolves when no job is due, running or waiting for a retry in this process. */
+  notify(): void;
+  /**
+   * Resolves when nothing is due, running or waiting for a retry in this process.
+   * Keeps the process alive while awaited.
+   */
   whenIdle(): Promise<void>;
-  /** Stops taking work, waits (bounded) for in-flight attempts; unfinished jobs stay persisted. */
+  /** Stops taking work, waits (bounded) for in-flight attempts; unfinished tasks stay in the outbox. */
   stop(options?: StopOptions): Promise<void>;
 }

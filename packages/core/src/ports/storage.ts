@@ -1,17 +1,5 @@
-import type { Cart } from '../domain/cart.js';
-import type { ReservationJob } from '../domain/job.js';
-
-/** Options of {@link CartStorage.saveCart}. */
-export interface SaveCartOptions {
-  /**
-   * The version the caller read. The save succeeds only if the stored cart still
-   * has this version (0: the cart must not exist yet); otherwise it throws a
-   * `ConflictError` with code `VERSION_CONFLICT` and writes nothing.
-   */
-  readonly expectedVersion: number;
-  /** New jobs to store in the same atomic write as the cart. */
-  readonly jobs?: readonly ReservationJob[];
-}
+import type { CartStore } from './cart-store.js';
+import type { Outbox } from './outbox.js';
 
 /** A response recorded for an idempotent HTTP request, replayed on retries. */
 export interface StoredResponse {
@@ -34,56 +22,12 @@ export interface IdempotencyRecord {
   readonly expiresAt: number;
 }
 
-/** Options of {@link CartStorage.listJobs}. */
-export interface ListJobsOptions {
-  /** Only jobs whose `runAt` is at or before this time (epoch ms). */
-  readonly dueBefore?: number;
-  /** At most this many jobs, earliest `runAt` first. */
-  readonly limit?: number;
-}
-
 /**
- * Port: durable storage of carts, reservation jobs and idempotency records.
- *
- * Contract (checked by `storageContractSuite` in `@cartkit/testing`):
- * - `saveCart` is compare-and-set on `version`: a stale save fails with
- *   `VERSION_CONFLICT` and never overwrites; cart and jobs are written atomically.
- * - Jobs are stored until deleted; `updateJob` and `deleteJob` are compare-and-set
- *   on the job's `version`. Every stored job is unfinished: settled jobs are deleted.
- * - Values read back are equal to what was written (no shared mutable references).
- * - Errors are `StorageError`s (`STORAGE_FAILURE`, `STORAGE_CORRUPT_DATA`, ...) or
- *   `ConflictError`s; never raw driver errors.
+ * What a storage adapter provides: carts with their transactional outbox
+ * ({@link CartStore}), the {@link Outbox} schedulers take tasks from, and the HTTP
+ * layer's idempotency records. `createCart({ storage })` takes one of these.
  */
-export interface CartStorage {
-  /** Reads a cart, or `undefined` if it was never saved. */
-  getCart(cartId: string): Promise<Cart | undefined>;
-
-  /**
-   * Saves `cart` (whose `version` must be `expectedVersion + 1`) and `jobs`
-   * atomically, if the stored version is still `expectedVersion`.
-   * @throws ConflictError `VERSION_CONFLICT` when another writer got there first.
-   */
-  saveCart(cart: Cart, options: SaveCartOptions): Promise<void>;
-
-  /** Reads a job, or `undefined` if it does not exist (never stored or settled). */
-  getJob(jobId: string): Promise<ReservationJob | undefined>;
-
-  /**
-   * Replaces a job if its stored version is `expectedVersion` (`job.version` must be
-   * `expectedVersion + 1`). Used to claim a job and to record retries.
-   * @throws ConflictError `VERSION_CONFLICT` if the job changed or is gone.
-   */
-  updateJob(job: ReservationJob, expectedVersion: number): Promise<void>;
-
-  /**
-   * Deletes a settled job if its stored version is `expectedVersion`.
-   * @throws ConflictError `VERSION_CONFLICT` if the job changed or is gone.
-   */
-  deleteJob(jobId: string, expectedVersion: number): Promise<void>;
-
-  /** Lists stored (unfinished) jobs, earliest `runAt` first, without scanning carts. */
-  listJobs(options?: ListJobsOptions): Promise<ReservationJob[]>;
-
+export interface CartStorage extends CartStore, Outbox {
   /**
    * Stores `record` if no live (unexpired) record has its key.
    * @returns `true` if stored, `false` if a live record already exists.
@@ -98,7 +42,4 @@ export interface CartStorage {
 
   /** Deletes an idempotency record (e.g. when its first request failed). */
   deleteIdempotencyRecord(key: string): Promise<void>;
-
-  /** Releases resources (connections, file handles). Further calls fail with `CLOSED`. */
-  close(): Promise<void>;
 }

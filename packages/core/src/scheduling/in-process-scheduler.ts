@@ -1,72 +1,115 @@
 import { randomUUID } from 'node:crypto';
-import type { ReservationJob } from '../domain/job.js';
-import { ConfigurationError, ErrorCode, StorageError } from '../errors/index.js';
+import type { ReservationTask } from '../domain/task.js';
+import {
+  ConfigurationError,
+  ErrorCode,
+  ReservationError,
+  StorageError,
+  toReservationError,
+} from '../errors/index.js';
 import { type Clock, type ClockTimer, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
-import type { JobHandler, Scheduler, StopOptions } from '../ports/scheduler.js';
-import type { CartStorage } from '../ports/storage.js';
-import { type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
-import { type AttemptOutcome, runJobAttempt } from './run-job-attempt.js';
+import type { ClaimedTask, Outbox } from '../ports/outbox.js';
+import type { Scheduler, StopOptions, TaskHandler } from '../ports/scheduler.js';
+import { computeRetryDelay, type RetryPolicy, resolveRetryPolicy } from './retry-policy.js';
+
+/** What happened to one delivery, reported to {@link InProcessSchedulerOptions.onEvent}. */
+export type DeliveryEvent =
+  /** A delivery is about to run. */
+  | { readonly type: 'attempt'; readonly task: ReservationTask; readonly attempt: number }
+  /** The handler resolved; the task was completed (deleted from the outbox). */
+  | { readonly type: 'success'; readonly task: ReservationTask; readonly attempt: number }
+  /** The attempt failed transiently; the task is due again at `retryAt` (epoch ms). */
+  | {
+      readonly type: 'retry';
+      readonly task: ReservationTask;
+      readonly attempt: number;
+      readonly error: ReservationError;
+      readonly retryAt: number;
+    }
+  /** The task failed for good (permanent error or last attempt); it was completed. */
+  | {
+      readonly type: 'failure';
+      readonly task: ReservationTask;
+      readonly attempt: number;
+      readonly error: ReservationError;
+    }
+  /** The scheduler stopped during the attempt; the task was given back to the outbox. */
+  | { readonly type: 'interrupted'; readonly task: ReservationTask; readonly attempt: number };
 
 /** Options of {@link InProcessScheduler}. */
 export interface InProcessSchedulerOptions {
-  /** Where jobs are persisted (the same storage the cart service writes). */
-  readonly storage: CartStorage;
-  /** Time source for due times, backoff and timeouts. Default: the system clock. */
+  /** Where committed tasks are taken from (the storage the cart service writes). */
+  readonly outbox: Outbox;
+  /** Time source for polling, backoff, timeouts. Default: the system clock. */
   readonly clock?: Clock;
   /** Logger. Default: silent. */
   readonly logger?: Logger;
   /** Retry, backoff and timeout policy; see `defaultRetryPolicy`. */
   readonly retry?: Partial<RetryPolicy>;
-  /** Attempts running at once. Default 8. */
+  /** Attempts running at once in this process. Default 8. */
   readonly concurrency?: number;
   /** How long a claim lasts; must exceed `retry.attemptTimeoutMs`. Default twice the attempt timeout (at least +1 s). */
   readonly leaseMs?: number;
-  /** Identifies this instance in job leases. Default: a random UUID. */
+  /**
+   * Longest time between two looks at the outbox, in ms: bounds how late work
+   * committed by another process, or abandoned by a dead one (lease expired), is
+   * picked up. Default 1000.
+   */
+  readonly pollIntervalMs?: number;
+  /** Identifies this instance in leases. Default: a random UUID. */
   readonly owner?: string;
-  /** Called after every attempt with what it did (for logs, metrics, tests). */
-  readonly onOutcome?: (outcome: AttemptOutcome) => void;
+  /** Called with what each delivery did (for logs, metrics, tests). Must not throw. */
+  readonly onEvent?: (event: DeliveryEvent) => void;
   /** Jitter source. Default `Math.random`. */
   readonly random?: () => number;
 }
 
 /**
- * A {@link Scheduler} that keeps its queue in process memory and runs persisted jobs
- * on {@link Clock} timers: one timer per waiting job (no polling), bounded
- * concurrency, retries with exponential backoff and full jitter, leases so several
- * instances on one storage never run a job at once, resume of unfinished jobs on
- * `start`, and a bounded graceful `stop`.
+ * A {@link Scheduler} on an {@link Outbox}: claims due tasks with leases, delivers
+ * them to the handler with bounded concurrency and a timeout per attempt, retries
+ * transient failures with exponential backoff and full jitter (never sooner than
+ * the error's `retryAfterMs`), looks at the outbox whenever it is notified and at
+ * least every `pollIntervalMs` — so work committed by other processes, or abandoned
+ * by a dead one, is taken over while running — and stops gracefully.
  *
- * It is core's reference scheduler; `@cartkit/scheduler-timer` builds on it.
+ * It is core's scheduler engine and `createCart`'s default; `@cartkit/scheduler-timer`
+ * packages it for production (lifecycle events, process-named leases, a bounded
+ * default stop, an inversify module).
  */
 export class InProcessScheduler implements Scheduler {
-  readonly #storage: CartStorage;
+  readonly #outbox: Outbox;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #policy: RetryPolicy;
   readonly #concurrency: number;
   readonly #leaseMs: number;
+  readonly #pollIntervalMs: number;
   readonly #owner: string;
-  readonly #onOutcome: ((outcome: AttemptOutcome) => void) | undefined;
+  readonly #onEvent: ((event: DeliveryEvent) => void) | undefined;
   readonly #random: (() => number) | undefined;
 
-  #handler: JobHandler | undefined;
+  #handler: TaskHandler | undefined;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   readonly #stop = new AbortController();
-  readonly #timers = new Map<string, ClockTimer>();
-  /** Due jobs waiting for a free slot, in due order (a Set: no duplicates, O(1) checks). */
-  readonly #ready = new Set<string>();
+  /** Deliveries in flight, by task id. */
   readonly #running = new Map<string, Promise<void>>();
-  readonly #early = new Set<string>();
+  /** Tasks this process gave back for a retry, with their due time, until it claims them again. */
+  readonly #retrying = new Map<string, number>();
+  #looking = false;
+  #lookAgain = false;
+  #wake: { timer: ClockTimer; at: number } | undefined;
   #idleWaiters: Array<() => void> = [];
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  #checkingIdle = false;
 
   constructor(options: InProcessSchedulerOptions) {
-    if (typeof options?.storage?.getJob !== 'function') {
-      throw new ConfigurationError('Option "storage" must be a CartStorage.', {
-        option: 'storage',
+    if (typeof options?.outbox?.claim !== 'function') {
+      throw new ConfigurationError('Option "outbox" must be an Outbox (e.g. a CartStorage).', {
+        option: 'outbox',
       });
     }
-    this.#storage = options.storage;
+    this.#outbox = options.outbox;
     this.#clock = options.clock ?? systemClock;
     this.#logger = options.logger ?? silentLogger;
     this.#policy = resolveRetryPolicy(options.retry);
@@ -81,8 +124,9 @@ export class InProcessScheduler implements Scheduler {
         option: 'leaseMs',
       });
     }
+    this.#pollIntervalMs = positiveInteger(options.pollIntervalMs ?? 1_000, 'pollIntervalMs');
     this.#owner = options.owner ?? randomUUID();
-    this.#onOutcome = options.onOutcome;
+    this.#onEvent = options.onEvent;
     this.#random = options.random;
   }
 
@@ -96,47 +140,44 @@ export class InProcessScheduler implements Scheduler {
     return this.#policy;
   }
 
-  async start(handler: JobHandler): Promise<void> {
+  /** How long a claim lasts, in ms. */
+  get leaseMs(): number {
+    return this.#leaseMs;
+  }
+
+  /** Longest time between two looks at the outbox, in ms. */
+  get pollIntervalMs(): number {
+    return this.#pollIntervalMs;
+  }
+
+  async start(handler: TaskHandler): Promise<void> {
     if (this.#state === 'stopped')
       throw new StorageError(ErrorCode.CLOSED, 'Scheduler was stopped.');
     if (this.#state === 'running') return;
     this.#handler = handler;
     this.#state = 'running';
-    let persisted: ReservationJob[];
-    try {
-      persisted = await this.#storage.listJobs();
-    } catch (error) {
-      this.#state = 'idle'; // nothing resumed: let the caller retry start()
-      throw error;
-    }
-    for (const job of persisted)
-      this.#schedule(job.id, job.lease === null ? job.runAt : job.lease.until);
-    for (const id of this.#early) this.#schedule(id, this.#clock.now());
-    this.#early.clear();
-    if (persisted.length > 0)
-      this.#logger.info({ jobs: persisted.length }, 'resumed persisted jobs');
+    this.#look();
   }
 
-  enqueue(job: ReservationJob): void {
-    if (this.#state === 'stopped') return;
-    if (this.#state === 'idle') {
-      this.#early.add(job.id);
-      return;
-    }
-    this.#schedule(job.id, job.runAt);
+  notify(): void {
+    if (this.#state !== 'running') return;
+    this.#look();
   }
 
   whenIdle(): Promise<void> {
-    if (this.#isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    if (this.#state !== 'running') return Promise.resolve();
+    const idle = new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    // Awaiting idleness keeps the process alive (the clock's timers do not).
+    this.#keepAlive ??= setInterval(() => {}, 1 << 30);
+    this.#checkIdle();
+    return idle;
   }
 
   async stop(options: StopOptions = {}): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
-    for (const timer of this.#timers.values()) timer.clear();
-    this.#timers.clear();
-    this.#ready.clear();
+    this.#wake?.timer.clear();
+    this.#wake = undefined;
     const inFlight = Promise.all(this.#running.values());
     const timeoutMs = options.timeoutMs ?? 5_000;
     if (!(await settlesWithin(inFlight, timeoutMs))) {
@@ -145,99 +186,259 @@ export class InProcessScheduler implements Scheduler {
         'stop timed out; aborting in-flight attempts',
       );
       this.#stop.abort();
-      // Aborted attempts hand their jobs back to storage; give that as long again, no more.
+      // Aborted attempts give their tasks back; give that as long again, no more.
       if (!(await settlesWithin(inFlight, timeoutMs))) {
         this.#logger.error(
           { inFlight: this.#running.size },
-          'aborted attempts did not settle; their jobs come back when their leases expire',
+          'aborted attempts did not settle; their tasks come back when their leases expire',
         );
       }
     }
-    this.#notifyIdle();
+    this.#resolveIdle();
   }
 
-  #schedule(jobId: string, at: number): void {
+  /** Claims what is due (up to the free slots) and starts delivering it; re-arms the wake-up. */
+  #look(): void {
     if (this.#state !== 'running') return;
-    this.#timers.get(jobId)?.clear();
-    this.#timers.delete(jobId);
-    const delay = at - this.#clock.now();
-    if (delay <= 0) {
-      this.#makeReady(jobId);
+    if (this.#looking) {
+      this.#lookAgain = true;
       return;
     }
-    this.#timers.set(
-      jobId,
-      this.#clock.setTimer(() => {
-        this.#timers.delete(jobId);
-        this.#makeReady(jobId);
-      }, delay),
+    this.#looking = true;
+    void this.#lookLoop().finally(() => {
+      this.#looking = false;
+      if (this.#lookAgain && this.#state === 'running') {
+        this.#lookAgain = false;
+        this.#look();
+        return;
+      }
+      this.#checkIdle();
+    });
+  }
+
+  async #lookLoop(): Promise<void> {
+    let exhausted = false;
+    let claimedAt = this.#clock.now();
+    try {
+      while (this.#state === 'running') {
+        const free = this.#concurrency - this.#running.size;
+        if (free <= 0) break;
+        claimedAt = this.#clock.now();
+        const claimed = await this.#outbox.claim({
+          owner: this.#owner,
+          limit: free,
+          leaseMs: this.#leaseMs,
+        });
+        if (this.#state !== 'running') {
+          // Stopped while claiming: give the tasks straight back.
+          const now = this.#clock.now();
+          await Promise.all(
+            claimed.map((item) => this.#outbox.release(item.task.id, this.#owner, now)),
+          );
+          return;
+        }
+        for (const item of claimed) this.#deliver(item);
+        if (claimed.length < free) {
+          exhausted = true;
+          break;
+        }
+      }
+      if (exhausted) {
+        // Everything due was claimed: our retries still waiting are not due, or were
+        // taken over by another process (or completed) — stop waiting for them.
+        const now = this.#clock.now();
+        for (const [id, at] of this.#retrying) if (at <= now) this.#retrying.delete(id);
+      }
+      await this.#arm(exhausted, claimedAt);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'could not claim tasks from the outbox; will look again');
+      this.#armAt(this.#clock.now() + this.#pollIntervalMs);
+    }
+  }
+
+  /** Sets the next look: at the next poll, or sooner when the outbox says something is due. */
+  async #arm(exhausted: boolean, claimedAt: number): Promise<void> {
+    let at = this.#clock.now() + this.#pollIntervalMs;
+    if (exhausted) {
+      const due = await this.#outbox.nextDueAt();
+      const now = this.#clock.now();
+      if (due !== undefined && due > now) {
+        at = Math.min(at, due);
+      } else if (due !== undefined && due > claimedAt) {
+        // Became due while we were claiming (a lease expired, a retry came due): look again now.
+        this.#lookAgain = true;
+        return;
+      }
+    }
+    this.#armAt(at);
+  }
+
+  #armAt(at: number): void {
+    if (this.#state !== 'running') return;
+    if (this.#wake !== undefined) {
+      if (this.#wake.at <= at) return;
+      this.#wake.timer.clear();
+    }
+    const timer = this.#clock.setTimer(
+      () => {
+        this.#wake = undefined;
+        this.#look();
+      },
+      Math.max(0, at - this.#clock.now()),
+    );
+    this.#wake = { timer, at };
+  }
+
+  #deliver(item: ClaimedTask): void {
+    const { task } = item;
+    this.#retrying.delete(task.id);
+    const run = this.#attempt(item)
+      .catch((error: unknown) => {
+        this.#logger.error(
+          { err: error, taskId: task.id },
+          'task delivery could not be settled in the outbox; it comes back when its lease expires',
+        );
+      })
+      .finally(() => {
+        this.#running.delete(task.id);
+        this.#look();
+      });
+    this.#running.set(task.id, run);
+  }
+
+  async #attempt({ task, attempt }: ClaimedTask): Promise<void> {
+    const handler = this.#handler;
+    if (handler === undefined) return;
+    const isLastAttempt = attempt >= this.#policy.maxAttempts;
+    this.#emit({ type: 'attempt', task, attempt });
+    let failure: ReservationError | undefined;
+    try {
+      await this.#runWithTimeout(handler, task, attempt, isLastAttempt);
+    } catch (error) {
+      failure = toReservationError(error);
+    }
+    const owner = this.#owner;
+    if (failure === undefined) {
+      await this.#outbox.complete(task.id, owner);
+      this.#emit({ type: 'success', task, attempt });
+      return;
+    }
+    if (this.#stop.signal.aborted) {
+      // Shutdown, not a verdict: give the task back for whoever runs next.
+      await this.#outbox.release(task.id, owner, this.#clock.now());
+      this.#emit({ type: 'interrupted', task, attempt });
+      return;
+    }
+    if (!failure.transient || isLastAttempt) {
+      await this.#outbox.complete(task.id, owner);
+      this.#emit({ type: 'failure', task, attempt, error: failure });
+      return;
+    }
+    const delay = computeRetryDelay(this.#policy, attempt, failure.retryAfterMs, this.#random);
+    const retryAt = this.#clock.now() + delay;
+    if (await this.#outbox.release(task.id, owner, retryAt)) {
+      this.#retrying.set(task.id, retryAt);
+      this.#armAt(retryAt);
+    }
+    this.#emit({ type: 'retry', task, attempt, error: failure, retryAt });
+  }
+
+  async #runWithTimeout(
+    handler: TaskHandler,
+    task: ReservationTask,
+    attempt: number,
+    isLastAttempt: boolean,
+  ): Promise<void> {
+    const controller = new AbortController();
+    const timeoutMs = this.#policy.attemptTimeoutMs;
+    let rejectAbort: (reason: unknown) => void = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      rejectAbort = reject;
+    });
+    const abort = (reason: ReservationError) => {
+      if (controller.signal.aborted) return;
+      controller.abort(reason);
+      rejectAbort(reason);
+    };
+    const timer = this.#clock.setTimer(
+      () =>
+        abort(
+          new ReservationError(
+            ErrorCode.RESERVATION_ABORTED,
+            `Attempt timed out after ${timeoutMs} ms.`,
+            { transient: true },
+          ),
+        ),
+      timeoutMs,
+    );
+    const stopSignal = this.#stop.signal;
+    const onStop = () =>
+      abort(
+        new ReservationError(
+          ErrorCode.RESERVATION_ABORTED,
+          'Scheduler stopped during the attempt.',
+          { transient: true, details: { interrupted: true } },
+        ),
+      );
+    stopSignal.addEventListener('abort', onStop, { once: true });
+    const handling = handler.handle(task, { attempt, isLastAttempt, signal: controller.signal });
+    try {
+      await Promise.race([handling, aborted]);
+    } catch (error) {
+      if (controller.signal.aborted) {
+        // A handler that honours the signal records the outcome on its way out: let it,
+        // within the lease. One that ignores the signal is not waited for any longer.
+        await settlesWithin(handling, Math.min(5_000, this.#leaseMs - timeoutMs));
+      }
+      throw error;
+    } finally {
+      timer.clear();
+      stopSignal.removeEventListener('abort', onStop);
+      aborted.catch(() => undefined);
+    }
+  }
+
+  #emit(event: DeliveryEvent): void {
+    try {
+      this.#onEvent?.(event);
+    } catch (error) {
+      this.#logger.error({ err: error }, 'a scheduler event listener threw');
+    }
+  }
+
+  /** Resolves idle waiters once nothing runs, nothing of ours waits for a retry and nothing is due. */
+  #checkIdle(): void {
+    if (this.#idleWaiters.length === 0 || this.#checkingIdle) return;
+    if (this.#state !== 'running') {
+      this.#resolveIdle();
+      return;
+    }
+    if (this.#running.size > 0 || this.#looking || this.#retrying.size > 0) return;
+    this.#checkingIdle = true;
+    this.#outbox.nextDueAt().then(
+      (due) => {
+        this.#checkingIdle = false;
+        if (this.#running.size > 0 || this.#looking || this.#retrying.size > 0) return;
+        if (due !== undefined && due <= this.#clock.now()) {
+          this.#look(); // something is due that we have not claimed yet
+          return;
+        }
+        this.#resolveIdle();
+      },
+      (error: unknown) => {
+        this.#checkingIdle = false;
+        this.#logger.warn({ err: error }, 'could not read the outbox while checking idleness');
+      },
     );
   }
 
-  #makeReady(jobId: string): void {
-    this.#ready.add(jobId);
-    this.#pump();
-  }
-
-  #pump(): void {
-    while (
-      this.#state === 'running' &&
-      this.#running.size < this.#concurrency &&
-      this.#ready.size > 0
-    ) {
-      const [jobId] = this.#ready;
-      if (jobId === undefined) break;
-      this.#ready.delete(jobId);
-      // Handed over again while it runs: the running attempt settles it.
-      if (this.#running.has(jobId)) continue;
-      const run = this.#attempt(jobId).then((nextLook) => {
-        this.#running.delete(jobId);
-        if (nextLook !== undefined) this.#schedule(jobId, nextLook);
-        this.#pump();
-        this.#notifyIdle();
-      });
-      this.#running.set(jobId, run);
-    }
-  }
-
-  /** Runs one attempt; returns when to look at the job again, if ever. */
-  async #attempt(jobId: string): Promise<number | undefined> {
-    const handler = this.#handler;
-    if (handler === undefined) return undefined;
-    let outcome: AttemptOutcome;
-    try {
-      outcome = await runJobAttempt(jobId, {
-        storage: this.#storage,
-        handler,
-        clock: this.#clock,
-        policy: this.#policy,
-        owner: this.#owner,
-        leaseMs: this.#leaseMs,
-        stopSignal: this.#stop.signal,
-        ...(this.#random === undefined ? {} : { random: this.#random }),
-      });
-    } catch (error) {
-      // Storage failed while settling: the job is still persisted; look again later.
-      this.#logger.error(
-        { err: error, jobId },
-        'job attempt could not be recorded; will look again',
-      );
-      return this.#clock.now() + this.#policy.maxDelayMs;
-    }
-    this.#onOutcome?.(outcome);
-    if (outcome.outcome === 'retry') return outcome.runAt;
-    if (outcome.outcome === 'skipped') return outcome.retryAt;
-    return undefined;
-  }
-
-  #isIdle(): boolean {
-    return this.#running.size === 0 && this.#ready.size === 0 && this.#timers.size === 0;
-  }
-
-  #notifyIdle(): void {
-    if (!this.#isIdle()) return;
+  #resolveIdle(): void {
     const waiters = this.#idleWaiters;
     this.#idleWaiters = [];
+    if (this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
     for (const resolve of waiters) resolve();
   }
 }
@@ -263,9 +464,7 @@ function positiveInteger(value: number, option: string): number {
   if (!Number.isSafeInteger(value) || value < 1) {
     throw new ConfigurationError(
       `Option "${option}" must be a positive integer, got ${String(value)}.`,
-      {
-        option,
-      },
+      { option },
     );
   }
   return value;

@@ -1,16 +1,16 @@
 import { type Cart, type CartLine, emptyCart } from '../domain/cart.js';
-import type { ReservationJob } from '../domain/job.js';
+import type { ReservationTask } from '../domain/task.js';
 import { ConflictError, ErrorCode } from '../errors/index.js';
+import type { CartStore } from '../ports/cart-store.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
-import type { CartStorage } from '../ports/storage.js';
 import { KeyedMutex } from '../support/keyed-mutex.js';
 
-/** The outcome of a change function: new lines and jobs to save, or nothing to save. */
+/** The outcome of a change function: new lines and tasks to save, or nothing to save. */
 export type CartMutation<R> =
   | {
       readonly lines: readonly CartLine[];
-      readonly jobs?: readonly ReservationJob[];
+      readonly tasks?: readonly ReservationTask[];
       readonly result: R;
     }
   | { readonly unchanged: true; readonly result: R };
@@ -21,13 +21,13 @@ export interface MutationResult<R> {
   readonly cart: Cart;
   /** The change function's result. */
   readonly result: R;
-  /** Jobs saved with the cart. */
-  readonly jobs: readonly ReservationJob[];
+  /** Tasks saved with the cart (in its outbox). */
+  readonly tasks: readonly ReservationTask[];
 }
 
 /** Options of {@link CartRepository}. */
 export interface CartRepositoryOptions {
-  readonly storage: CartStorage;
+  readonly storage: CartStore;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Compare-and-set attempts before giving up with `CONCURRENT_MODIFICATION`. */
@@ -52,6 +52,14 @@ export class CartRepository {
   /** Reads a cart; `undefined` if it was never saved. */
   read(cartId: string): Promise<Cart | undefined> {
     return this.#options.storage.getCart(cartId);
+  }
+
+  /**
+   * Adds tasks to the outbox without changing any cart (no version bump, so no
+   * spurious change event or stale `ETag`), e.g. a cleanup release.
+   */
+  enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
+    return this.#options.storage.enqueueTasks(tasks);
   }
 
   /**
@@ -90,7 +98,7 @@ export class CartRepository {
         );
       }
       const mutation = change(current, stored !== undefined, nowMs);
-      if ('unchanged' in mutation) return { cart: current, result: mutation.result, jobs: [] };
+      if ('unchanged' in mutation) return { cart: current, result: mutation.result, tasks: [] };
       const next: Cart = {
         ...current,
         version: current.version + 1,
@@ -98,10 +106,10 @@ export class CartRepository {
         createdAt: stored === undefined ? now : current.createdAt,
         updatedAt: now,
       };
-      const jobs = mutation.jobs ?? [];
+      const tasks = mutation.tasks ?? [];
       try {
-        await storage.saveCart(next, { expectedVersion: current.version, jobs });
-        return { cart: next, result: mutation.result, jobs };
+        await storage.saveCart(next, { expectedVersion: current.version, tasks });
+        return { cart: next, result: mutation.result, tasks };
       } catch (error) {
         if (!ConflictError.is(error) || error.code !== ErrorCode.VERSION_CONFLICT) throw error;
         if (attempt >= maxSaveAttempts) {

@@ -8,10 +8,9 @@ import {
   putLine,
   withoutLine,
 } from '../domain/cart.js';
-import type { ReservationJob } from '../domain/job.js';
 import {
   afterQuantityChange,
-  releaseJobFor,
+  releaseTaskFor,
   requestReservation,
   startReservation,
   type TransitionContext,
@@ -25,18 +24,18 @@ import {
   resolveLimits,
 } from '../domain/rules.js';
 import { ConfigurationError, ErrorCode, NotFoundError, ValidationError } from '../errors/index.js';
+import type { CartStore } from '../ports/cart-store.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Scheduler } from '../ports/scheduler.js';
-import type { CartStorage } from '../ports/storage.js';
 import { type CartMutation, CartRepository } from './cart-repository.js';
 
 /** Options of {@link CartService}. */
 export interface CartServiceOptions {
-  /** Where carts and jobs live. */
-  readonly storage: CartStorage;
-  /** Runs reservation jobs in the background. Jobs are handed to it after they are saved. */
-  readonly scheduler: Scheduler;
+  /** Where carts and their outbox of reservation tasks live. */
+  readonly storage: CartStore;
+  /** Delivers reservation tasks in the background; notified after tasks are committed. */
+  readonly scheduler: Pick<Scheduler, 'notify'>;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
   /** Structured logger (pino-compatible). Default: silent. */
@@ -47,7 +46,7 @@ export interface CartServiceOptions {
   readonly reserveOnAdd?: boolean;
   /** Compare-and-set attempts per write under contention. Default 100. */
   readonly maxSaveAttempts?: number;
-  /** Source of job ids (and so of idempotency keys). Default `crypto.randomUUID`. */
+  /** Source of task ids (and so of idempotency keys). Default `crypto.randomUUID`. */
   readonly generateId?: () => string;
 }
 
@@ -71,7 +70,7 @@ export interface LineChange {
 
 /** The outcome of {@link CartService.requestReservation}. */
 export interface ReservationRequestResult extends LineChange {
-  /** `true` if a new reservation job was started; `false` if one is pending or done. */
+  /** `true` if a new reservation task was started; `false` if one is pending or done. */
   readonly created: boolean;
 }
 
@@ -79,12 +78,12 @@ export interface ReservationRequestResult extends LineChange {
  * The cart use cases. All input is validated here (typed `ValidationError`s with
  * stable codes, nothing written on failure); every write is a compare-and-set that
  * is retried on conflict, so concurrent callers never lose an update; reservation
- * jobs are saved atomically with the cart change that caused them and handed to the
- * scheduler only after they are durable.
+ * tasks are saved atomically with the cart change that caused them (the outbox),
+ * and the scheduler is notified once they are durable.
  */
 export class CartService {
   readonly #repository: CartRepository;
-  readonly #scheduler: Scheduler;
+  readonly #scheduler: Pick<Scheduler, 'notify'>;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #limits: CartLimits;
@@ -97,7 +96,7 @@ export class CartService {
         option: 'storage',
       });
     }
-    if (typeof options.scheduler?.enqueue !== 'function') {
+    if (typeof options.scheduler?.notify !== 'function') {
       throw new ConfigurationError('Option "scheduler" must be a Scheduler.', {
         option: 'scheduler',
       });
@@ -198,8 +197,8 @@ export class CartService {
         const fresh: CartLine = { name, quantity, reservation: null, addedAt: now, updatedAt: now };
         const change = this.#reserveOnAdd
           ? startReservation(fresh, ctx)
-          : { line: fresh, jobs: [] };
-        return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+          : { line: fresh, tasks: [] };
+        return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
       }
       const total = parseQuantity(existing.quantity + quantity, this.#limits);
       const change = afterQuantityChange(
@@ -208,7 +207,7 @@ export class CartService {
         this.#reserveOnAdd,
         ctx,
       );
-      return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+      return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
     });
     return { cart: saved, line: result };
   }
@@ -235,7 +234,7 @@ export class CartService {
         this.#reserveOnAdd,
         ctx,
       );
-      return { lines: putLine(cart, change.line), jobs: change.jobs, result: change.line };
+      return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
     });
     return { cart: saved, line: result };
   }
@@ -246,7 +245,7 @@ export class CartService {
     const itemName = parseItemName(name, this.#limits);
     const { cart: saved, result } = await this.#write(id, options, (cart, ctx, exists) => {
       const line = requireLine(requireCart(exists ? cart : undefined, id), itemName);
-      return { lines: withoutLine(cart, itemName), jobs: releaseJobFor(line, ctx), result: line };
+      return { lines: withoutLine(cart, itemName), tasks: releaseTaskFor(line, ctx), result: line };
     });
     return { cart: saved, line: result };
   }
@@ -256,8 +255,8 @@ export class CartService {
     const id = parseCartId(cartId);
     const { cart } = await this.#write(id, options, (current, ctx) => {
       if (current.lines.length === 0) return { unchanged: true, result: undefined };
-      const jobs = current.lines.flatMap((line) => releaseJobFor(line, ctx));
-      return { lines: [], jobs, result: undefined };
+      const tasks = current.lines.flatMap((line) => releaseTaskFor(line, ctx));
+      return { lines: [], tasks, result: undefined };
     });
     return cart;
   }
@@ -277,10 +276,10 @@ export class CartService {
     const { cart, result } = await this.#write(id, options, (current, ctx, exists) => {
       const line = requireLine(requireCart(exists ? current : undefined, id), itemName);
       const change = requestReservation(line, ctx);
-      if (change.jobs.length === 0) return { unchanged: true, result: { line, created: false } };
+      if (change.tasks.length === 0) return { unchanged: true, result: { line, created: false } };
       return {
         lines: putLine(current, change.line),
-        jobs: change.jobs,
+        tasks: change.tasks,
         result: { line: change.line, created: true },
       };
     });
@@ -299,19 +298,16 @@ export class CartService {
       (cart, exists, now) => change(cart, { cartId, now, newId: this.#generateId }, exists),
       expectedVersion,
     );
-    for (const job of outcome.jobs) this.#handOver(job);
+    if (outcome.tasks.length > 0) this.#notify();
     return { cart: outcome.cart, result: outcome.result };
   }
 
-  #handOver(job: ReservationJob): void {
+  #notify(): void {
     try {
-      this.#scheduler.enqueue(job);
+      this.#scheduler.notify();
     } catch (error) {
-      // The job is durable; a later start of the scheduler resumes it.
-      this.#logger.warn(
-        { err: error, jobId: job.id },
-        'scheduler refused a job; it stays persisted',
-      );
+      // The tasks are durable; the scheduler finds them at its next poll.
+      this.#logger.warn({ err: error }, 'scheduler notify failed; tasks stay in the outbox');
     }
   }
 

@@ -6,18 +6,18 @@ import {
   putLine,
   type ReservationFailure,
 } from '../domain/cart.js';
-import { newJob, type ReservationJob } from '../domain/job.js';
 import {
   markFailed,
   markReserved,
   markRetrying,
   mayFollowUncertainFailure,
 } from '../domain/reservation.js';
-import { ErrorCode, ReservationError } from '../errors/index.js';
+import { newTask, type ReservationTask } from '../domain/task.js';
+import { ErrorCode, ReservationError, toReservationError } from '../errors/index.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { ReservationResult, Reserver } from '../ports/reserver.js';
-import type { JobAttempt, JobHandler, Scheduler } from '../ports/scheduler.js';
+import type { Scheduler, TaskDelivery, TaskHandler } from '../ports/scheduler.js';
 import type { CartRepository } from './cart-repository.js';
 
 /** Options of {@link ReservationWorker}. */
@@ -27,24 +27,26 @@ export interface ReservationWorkerOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /**
-   * Where the worker hands the cleanup jobs it creates itself (see `onFailure`).
-   * Without it they stay persisted and run at the scheduler's next start.
+   * Notified when the worker adds a cleanup task to the outbox itself. Without it,
+   * the scheduler finds the task at its next poll.
    */
-  readonly scheduler?: Pick<Scheduler, 'enqueue'>;
-  /** Source of ids for cleanup jobs. Default `crypto.randomUUID`. */
+  readonly scheduler?: Pick<Scheduler, 'notify'>;
+  /** Source of ids for cleanup tasks. Default `crypto.randomUUID`. */
   readonly generateId?: () => string;
 }
 
 /**
- * The {@link JobHandler} schedulers run: calls the reserver for a job and records
- * the outcome on the cart line, if the line still wants that job's reservation.
+ * The {@link TaskHandler} schedulers deliver to: calls the reserver for a task and
+ * records the outcome on the cart line (reserved, retrying, failed), if the line
+ * still wants that task's reservation. The attempt number and whether it is the last
+ * come from the scheduler ({@link TaskDelivery}).
  *
- * A job whose line changed or went away meanwhile is *superseded*. If nothing can
+ * A task whose line changed or went away meanwhile is *superseded*. If nothing can
  * be held under its key yet (first attempt, fresh key) it does nothing; otherwise it
  * completes the reservation (the idempotency key makes the service return what it
  * may already hold) and releases it, so no reservation is left behind.
  */
-export class ReservationWorker implements JobHandler {
+export class ReservationWorker implements TaskHandler {
   readonly #options: ReservationWorkerOptions;
   readonly #generateId: () => string;
 
@@ -53,128 +55,158 @@ export class ReservationWorker implements JobHandler {
     this.#generateId = options.generateId ?? randomUUID;
   }
 
-  /** Runs one attempt of `job`. */
-  async run(job: ReservationJob, attempt: JobAttempt): Promise<void> {
-    const { reserver, repository, logger } = this.#options;
-    if (job.kind === 'release') {
-      await this.#release(job, attempt.signal);
+  /**
+   * Runs one delivery of `task`. On failure, records it on the line (retrying, or
+   * failed when no retry follows) and rethrows it as a `ReservationError` for the
+   * scheduler to retry or drop.
+   */
+  async handle(task: ReservationTask, delivery: TaskDelivery): Promise<void> {
+    try {
+      await untilAborted(this.#run(task, delivery), delivery.signal);
+    } catch (thrown) {
+      const error = toReservationError(thrown);
+      if (error.transient && (!delivery.isLastAttempt || isInterruption(error))) {
+        await this.#onRetry(task, delivery, error);
+      } else {
+        await this.#onFailure(task, delivery, error);
+      }
+      throw error;
+    }
+  }
+
+  async #run(task: ReservationTask, delivery: TaskDelivery): Promise<void> {
+    const { reserver, logger } = this.#options;
+    if (task.kind === 'release') {
+      await this.#release(task, delivery.signal);
       return;
     }
-    const cart = await repository.read(job.cartId);
-    if (!wantsJob(cart, job)) {
-      const nothingHeldYet = job.attempts <= 1 && job.idempotencyKey === job.id;
+    const cart = await this.#options.repository.read(task.cartId);
+    if (!wantsTask(cart, task)) {
+      const nothingHeldYet = delivery.attempt <= 1 && task.idempotencyKey === task.id;
       if (nothingHeldYet || reserver.release === undefined) {
-        logger.debug({ jobId: job.id }, 'reservation job superseded; nothing to do');
+        logger.debug({ taskId: task.id }, 'reservation task superseded; nothing to do');
         return;
       }
     }
-    const { reservationId } = await this.#reserve(job, attempt.signal);
-    const recorded = await this.#updateLine(job, (line) =>
-      markReserved(line, reservationId, job.attempts, this.#options.clock.now()),
+    const { reservationId } = await this.#reserve(task, delivery.signal);
+    const recorded = await this.#updateLine(task, (line) =>
+      markReserved(line, reservationId, delivery.attempt, this.#options.clock.now()),
     );
     if (recorded) {
       logger.info(
-        { jobId: job.id, cartId: job.cartId, item: job.itemName, reservationId },
+        { taskId: task.id, cartId: task.cartId, item: task.itemName, reservationId },
         'item reserved',
       );
       return;
     }
-    await reserver.release?.(reservationId, { signal: attempt.signal });
-    logger.info({ jobId: job.id, reservationId }, 'superseded reservation released');
+    await reserver.release?.(reservationId, { signal: delivery.signal });
+    logger.info({ taskId: task.id, reservationId }, 'superseded reservation released');
   }
 
   /** Records a failed attempt on the line (attempts, last error); it stays pending. */
-  async onRetry(job: ReservationJob, error: ReservationError, retryAt: number): Promise<void> {
+  async #onRetry(
+    task: ReservationTask,
+    delivery: TaskDelivery,
+    error: ReservationError,
+  ): Promise<void> {
     this.#options.logger.warn(
-      { jobId: job.id, attempts: job.attempts, code: error.code, err: error.message, retryAt },
+      { taskId: task.id, attempt: delivery.attempt, code: error.code, err: error.message },
       'reservation attempt failed; will retry',
     );
-    if (job.kind !== 'reserve') return;
-    await this.#updateLine(job, (line) =>
-      markRetrying(line, failureOf(error), job.attempts, this.#options.clock.now()),
+    if (task.kind !== 'reserve') return;
+    await this.#updateLine(task, (line) =>
+      markRetrying(line, failureOf(error), delivery.attempt, this.#options.clock.now()),
     );
   }
 
   /**
    * Marks the line's reservation failed with the last error. If the line no longer
-   * wants the job and the failure leaves open whether the service reserved, a
-   * cleanup job (release after replaying the key) is saved and handed over.
+   * wants the task and the failure leaves open whether the service reserved, a
+   * cleanup task (release after replaying the key) is added to the outbox — without
+   * changing the cart.
    */
-  async onFailure(job: ReservationJob, error: ReservationError): Promise<void> {
+  async #onFailure(
+    task: ReservationTask,
+    delivery: TaskDelivery,
+    error: ReservationError,
+  ): Promise<void> {
     const { logger, clock, repository, reserver } = this.#options;
     logger.warn(
       {
-        jobId: job.id,
-        kind: job.kind,
-        attempts: job.attempts,
+        taskId: task.id,
+        kind: task.kind,
+        attempt: delivery.attempt,
         code: error.code,
         err: error.message,
       },
-      'reservation job failed',
+      'reservation task failed',
     );
-    if (job.kind !== 'reserve') return;
-    const recorded = await this.#updateLine(job, (line) =>
-      markFailed(line, failureOf(error), job.attempts, clock.now()),
+    if (task.kind !== 'reserve') return;
+    const recorded = await this.#updateLine(task, (line) =>
+      markFailed(line, failureOf(error), delivery.attempt, clock.now()),
     );
     if (
       recorded ||
       reserver.release === undefined ||
-      !mayFollowUncertainFailure(job.attempts, error.code)
+      !mayFollowUncertainFailure(delivery.attempt, error.code)
     ) {
       return;
     }
-    const cleanup = newJob({
+    const cleanup = newTask({
       id: this.#generateId(),
       kind: 'release',
-      cartId: job.cartId,
-      itemName: job.itemName,
-      quantity: job.quantity,
+      cartId: task.cartId,
+      itemName: task.itemName,
+      quantity: task.quantity,
       reservationId: null,
-      idempotencyKey: job.idempotencyKey,
+      idempotencyKey: task.idempotencyKey,
       now: clock.now(),
     });
-    // Jobs are saved with a cart write; the cart's lines stay as they are.
-    await repository.mutate(job.cartId, (cart) => ({
-      lines: cart.lines,
-      jobs: [cleanup],
-      result: undefined,
-    }));
-    this.#options.scheduler?.enqueue(cleanup);
+    await repository.enqueueTasks([cleanup]);
+    try {
+      this.#options.scheduler?.notify();
+    } catch {
+      // The cleanup is in the outbox; the next poll finds it.
+    }
     logger.info(
-      { jobId: cleanup.id, key: job.idempotencyKey },
-      'queued a cleanup for a superseded job',
+      { taskId: cleanup.id, key: task.idempotencyKey },
+      'queued a cleanup for a superseded task',
     );
   }
 
   /**
    * Releases a reservation that is no longer wanted. Without its external id (the
    * line failed after attempts that may have reserved), the id is recovered first by
-   * replaying the job's idempotency key; a refusal then means nothing is held.
+   * replaying the task's idempotency key; a refusal then means nothing is held.
    */
-  async #release(job: ReservationJob, signal: AbortSignal): Promise<void> {
+  async #release(task: ReservationTask, signal: AbortSignal): Promise<void> {
     const { reserver, logger } = this.#options;
     if (reserver.release === undefined) return;
-    let reservationId = job.reservationId;
+    let reservationId = task.reservationId;
     if (reservationId === null) {
       try {
-        ({ reservationId } = await this.#reserve(job, signal));
+        ({ reservationId } = await this.#reserve(task, signal));
       } catch (error) {
         if (ReservationError.is(error) && error.code === ErrorCode.RESERVATION_REFUSED) return;
         throw error;
       }
     }
     await reserver.release(reservationId, { signal });
-    logger.info({ jobId: job.id, reservationId }, 'reservation released');
+    logger.info({ taskId: task.id, reservationId }, 'reservation released');
   }
 
-  /** Calls the reserver with the job's key and checks the answer carries an id. */
-  async #reserve(job: ReservationJob, signal: AbortSignal): Promise<ReservationResult> {
+  /**
+   * Calls the reserver with the task's key and checks the answer carries an id. A
+   * 2xx without one is an *uncertain* outcome: the service acted, so replays of the
+   * key recover or release what it holds.
+   */
+  async #reserve(task: ReservationTask, signal: AbortSignal): Promise<ReservationResult> {
     const result = await this.#options.reserver.reserve(
       {
-        name: job.itemName,
-        quantity: job.quantity,
-        idempotencyKey: job.idempotencyKey,
-        cartId: job.cartId,
+        name: task.itemName,
+        quantity: task.quantity,
+        idempotencyKey: task.idempotencyKey,
+        cartId: task.cartId,
       },
       { signal },
     );
@@ -190,11 +222,11 @@ export class ReservationWorker implements JobHandler {
     return result;
   }
 
-  /** Applies `change` to the job's line if it still wants this job. @returns whether it did. */
-  async #updateLine(job: ReservationJob, change: (line: CartLine) => CartLine): Promise<boolean> {
-    const { result } = await this.#options.repository.mutate(job.cartId, (cart) => {
-      const line = findLine(cart, job.itemName);
-      if (line === undefined || line.reservation?.jobId !== job.id) {
+  /** Applies `change` to the task's line if it still wants this task. @returns whether it did. */
+  async #updateLine(task: ReservationTask, change: (line: CartLine) => CartLine): Promise<boolean> {
+    const { result } = await this.#options.repository.mutate(task.cartId, (cart) => {
+      const line = findLine(cart, task.itemName);
+      if (line === undefined || line.reservation?.jobId !== task.id) {
         return { unchanged: true, result: false };
       }
       const changed = change(line);
@@ -205,11 +237,42 @@ export class ReservationWorker implements JobHandler {
   }
 }
 
-function wantsJob(cart: Cart | undefined, job: ReservationJob): boolean {
-  const line = cart === undefined ? undefined : findLine(cart, job.itemName);
-  return line?.reservation?.jobId === job.id;
+function wantsTask(cart: Cart | undefined, task: ReservationTask): boolean {
+  const line = cart === undefined ? undefined : findLine(cart, task.itemName);
+  return line?.reservation?.jobId === task.id;
+}
+
+/** `work`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function failureOf(error: ReservationError): ReservationFailure {
   return { code: error.code, message: error.message };
+}
+
+/**
+ * True when the attempt was cut short because its scheduler is stopping (not a
+ * verdict on the task): schedulers abort with a `RESERVATION_ABORTED` error whose
+ * `details.interrupted` is `true`, and deliver the task again later.
+ */
+export function isInterruption(error: ReservationError): boolean {
+  return error.code === ErrorCode.RESERVATION_ABORTED && error.details.interrupted === true;
 }

@@ -15,8 +15,6 @@ import {
 /** Retries fast enough for tests. */
 export const fastRetry = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5, attemptTimeoutMs: 500 };
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Returns a `start(options)` that composes a cart (in-memory storage, a scheduler
  * with {@link fastRetry}) and closes every runtime it started after each test.
@@ -34,7 +32,8 @@ export function useRuntimes(
     const runtime = await createCart({
       scheduler: (deps) => new InProcessScheduler({ ...deps, retry: fastRetry }),
       ...options,
-      storage: options.storage ?? new MemoryCartStorage(),
+      storage:
+        options.storage ?? new MemoryCartStorage(options.clock ? { clock: options.clock } : {}),
     });
     runtimes.push(runtime);
     return runtime;
@@ -68,21 +67,37 @@ export class ScriptedReserver extends MemoryReserver {
   }
 }
 
-/** In-memory storage whose job deletes can fail, or run a hook once committed (I/O latency). */
-export class DeleteHookStorage extends MemoryCartStorage {
-  /** Deletes to fail with a storage error. */
-  failDeletes = 0;
-  /** Runs once, after the next delete committed and before its caller resumes. */
-  onDeleted: (() => Promise<unknown>) | undefined;
+/**
+ * In-memory storage whose task completions can fail, or run a hook once committed
+ * (I/O latency). `completions` resolves each time a completion was attempted.
+ */
+export class CompleteHookStorage extends MemoryCartStorage {
+  /** Completions to fail with a storage error (the task stays in the outbox). */
+  failCompletes = 0;
+  /** Runs once, after the next completion committed and before its caller resumes. */
+  onCompleted: (() => Promise<unknown>) | undefined;
+  #listeners: Array<() => void> = [];
 
-  override async deleteJob(jobId: string, expectedVersion: number): Promise<void> {
-    if (this.failDeletes > 0) {
-      this.failDeletes--;
-      throw new Error('disk hiccup');
+  /** Resolves after the next completion (failed or not) settled. */
+  nextCompletion(): Promise<void> {
+    return new Promise((resolve) => this.#listeners.push(resolve));
+  }
+
+  override async complete(taskId: string, owner: string): Promise<boolean> {
+    try {
+      if (this.failCompletes > 0) {
+        this.failCompletes--;
+        throw new Error('disk hiccup');
+      }
+      const done = await super.complete(taskId, owner);
+      const hook = this.onCompleted;
+      this.onCompleted = undefined;
+      if (hook) await hook();
+      return done;
+    } finally {
+      const listeners = this.#listeners;
+      this.#listeners = [];
+      for (const listener of listeners) listener();
     }
-    await super.deleteJob(jobId, expectedVersion);
-    const hook = this.onDeleted;
-    this.onDeleted = undefined;
-    if (hook) await hook();
   }
 }

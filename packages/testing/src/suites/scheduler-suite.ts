@@ -2,120 +2,183 @@ import assert from 'node:assert/strict';
 import {
   type Cart,
   type CartStorage,
-  type JobHandler,
+  type Clock,
+  isInterruption,
   MemoryCartStorage,
-  newJob,
+  newTask,
+  type Outbox,
   ReservationError,
-  type ReservationJob,
+  type ReservationTask,
   type RetryPolicy,
   type Scheduler,
+  systemClock,
+  type TaskDelivery,
+  type TaskHandler,
+  toReservationError,
 } from '@cartkit/core';
+import { FakeClock } from '../fake-clock.js';
 import type { TestApi } from './test-api.js';
 
-/** What a scheduler factory is given: the storage to use and the policy to apply. */
+/** What a scheduler factory is given: the outbox to deliver from and the policy to apply. */
 export interface SchedulerFactoryContext {
-  readonly storage: CartStorage;
-  /** Small delays so the suite runs fast; the scheduler must apply them. */
+  /** The outbox tasks are committed to (the test's storage). */
+  readonly outbox: Outbox;
+  /**
+   * The clock to use: a `FakeClock` the suite drives (unless the suite runs with
+   * `fakeClock: false`), shared with the storage.
+   */
+  readonly clock: Clock;
+  /** The retry policy to apply. Tests vary it (zero backoff, short timeouts). */
   readonly retry: RetryPolicy;
   /** The concurrency bound to apply. */
   readonly concurrency: number;
-  /** How long a job claim lasts (longer than `retry.attemptTimeoutMs`). */
+  /** How long a claim lasts (longer than `retry.attemptTimeoutMs`). */
   readonly leaseMs: number;
+  /** Longest time between two looks at the outbox, for schedulers that poll it. */
+  readonly pollIntervalMs: number;
 }
 
-/** Builds a scheduler on the given storage. */
+/** Builds a scheduler on the given outbox. */
 export type SchedulerFactory = (context: SchedulerFactoryContext) => Promise<Scheduler> | Scheduler;
 
 /** Options of the scheduler suite. */
 export interface SchedulerSuiteOptions {
-  /** Storage for each test. Default: core's in-memory storage. */
-  readonly storage?: () => Promise<CartStorage> | CartStorage;
+  /** Storage (carts + outbox) for each test, on the given clock. Default: core's in-memory storage. */
+  readonly storage?: (context: { clock: Clock }) => Promise<CartStorage> | CartStorage;
+  /**
+   * The scheduler takes the context's `clock` for its timers, backoff and attempt
+   * timeouts, so the suite can drive time with a `FakeClock` (default `true`).
+   * With `false` (engines on their own real clocks) the suite uses the system clock
+   * and waits for events instead of moving time.
+   */
+  readonly fakeClock?: boolean;
 }
 
-const retry: RetryPolicy = {
+/** No backoff: retries are due at once, so the tests need no time to pass. */
+const immediate: RetryPolicy = {
   maxAttempts: 4,
-  baseDelayMs: 5,
-  maxDelayMs: 20,
-  maxRetryAfterMs: 1_000,
+  baseDelayMs: 0,
+  maxDelayMs: 0,
+  maxRetryAfterMs: 60_000,
   attemptTimeoutMs: 300,
 };
 const concurrency = 3;
 const leaseMs = 600;
+const pollIntervalMs = 100;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface Run {
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly isLastAttempt: boolean;
+  readonly at: number;
+}
 
-/** A scripted handler: records every call; `behaviour` decides each attempt's fate. */
-class RecordingHandler implements JobHandler {
-  readonly runs: Array<{ jobId: string; attempt: number; at: number }> = [];
-  readonly retries: Array<{ jobId: string; code: string }> = [];
-  readonly failures: Array<{ jobId: string; code: string; attempts: number }> = [];
+/**
+ * A scripted handler: records every delivery; `behaviour` decides each attempt's
+ * fate. `until(predicate)` resolves when its records satisfy the predicate (event
+ * driven: re-checked after every change).
+ */
+class RecordingHandler implements TaskHandler {
+  readonly runs: Run[] = [];
+  readonly failures: Array<{ taskId: string; attempt: number; error: ReservationError }> = [];
   readonly successes = new Map<string, number>();
   active = 0;
   maxActive = 0;
+  #waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
 
   constructor(
+    readonly clock: Clock,
     readonly behaviour: (
-      job: ReservationJob,
-      attempt: number,
-      signal: AbortSignal,
+      task: ReservationTask,
+      delivery: TaskDelivery,
     ) => Promise<unknown> = async () => {},
   ) {}
 
-  async run(
-    job: ReservationJob,
-    { attempt, signal }: { attempt: number; signal: AbortSignal },
-  ): Promise<void> {
-    this.runs.push({ jobId: job.id, attempt, at: Date.now() });
+  async handle(task: ReservationTask, delivery: TaskDelivery): Promise<void> {
+    this.runs.push({
+      taskId: task.id,
+      attempt: delivery.attempt,
+      isLastAttempt: delivery.isLastAttempt,
+      at: this.clock.now(),
+    });
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
+    this.#changed();
     try {
-      await this.behaviour(job, attempt, signal);
-      this.successes.set(job.id, (this.successes.get(job.id) ?? 0) + 1);
+      await this.behaviour(task, delivery);
+      this.successes.set(task.id, (this.successes.get(task.id) ?? 0) + 1);
+    } catch (error) {
+      this.failures.push({
+        taskId: task.id,
+        attempt: delivery.attempt,
+        error: toReservationError(error),
+      });
+      throw error;
     } finally {
       this.active--;
+      this.#changed();
     }
   }
 
-  async onRetry(job: ReservationJob, error: ReservationError): Promise<void> {
-    this.retries.push({ jobId: job.id, code: error.code });
+  until(check: () => boolean): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ check, resolve }));
   }
 
-  async onFailure(job: ReservationJob, error: ReservationError): Promise<void> {
-    this.failures.push({ jobId: job.id, code: error.code, attempts: job.attempts });
+  #changed(): void {
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.check()) waiter.resolve();
+      else this.#waiters.push(waiter);
+    }
   }
+}
+
+/** A promise and its resolver. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open: () => void = () => {};
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
 }
 
 let cartCounter = 0;
 
-/** Persists `count` jobs (as a cart save would) and returns them. */
-async function persistJobs(storage: CartStorage, count: number): Promise<ReservationJob[]> {
+/** Commits `count` tasks with a cart change (as the cart service does) and returns them. */
+async function commitTasks(
+  storage: CartStorage,
+  count: number,
+  now: number,
+): Promise<ReservationTask[]> {
   const cartId = `cart-${++cartCounter}`;
-  const now = Date.now();
-  const jobs = Array.from({ length: count }, (_, i) =>
-    newJob({
-      id: `${cartId}-job-${i}`,
+  const tasks = Array.from({ length: count }, (_, i) =>
+    newTask({
+      id: `${cartId}-task-${i}`,
       kind: 'reserve',
       cartId,
       itemName: `item-${i}`,
       quantity: 1,
-      now,
+      now: now + i,
     }),
   );
   const cart: Cart = { id: cartId, version: 1, lines: [], createdAt: '', updatedAt: '' };
-  await storage.saveCart(cart, { expectedVersion: 0, jobs });
-  return jobs;
+  await storage.saveCart(cart, { expectedVersion: 0, tasks });
+  return tasks;
 }
 
-/** Resolves when `predicate` holds, polling (test helper only), or fails after `ms`. */
-async function eventually(predicate: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(5);
-  }
-}
-
-/** The {@link Scheduler} contract. Every scheduler adapter runs it (with a real clock). */
+/**
+ * The {@link Scheduler} contract. Every scheduler adapter runs it. It works only
+ * through the ports: tasks go in through the cart store's outbox, deliveries are
+ * observed at the handler, and what is left is read through the outbox.
+ *
+ * @example
+ * ```ts
+ * schedulerContractSuite({ describe, it, beforeEach, afterEach }, 'timer', (ctx) =>
+ *   createTimerScheduler(ctx));
+ * ```
+ */
 export function schedulerContractSuite(
   test: TestApi,
   name: string,
@@ -123,18 +186,48 @@ export function schedulerContractSuite(
   options: SchedulerSuiteOptions = {},
 ): void {
   const { describe, it, beforeEach, afterEach } = test;
+  const fake = options.fakeClock ?? true;
 
   describe(`Scheduler contract: ${name}`, () => {
     let storage: CartStorage;
+    let clock: Clock;
     const schedulers: Scheduler[] = [];
-    const make = async () => {
-      const scheduler = await factory({ storage, retry, concurrency, leaseMs });
+    const make = async (retry: Partial<RetryPolicy> = {}) => {
+      const scheduler = await factory({
+        outbox: storage,
+        clock,
+        retry: { ...immediate, ...retry },
+        concurrency,
+        leaseMs,
+        pollIntervalMs,
+      });
       schedulers.push(scheduler);
       return scheduler;
     };
+    const handler = (behaviour?: (t: ReservationTask, d: TaskDelivery) => Promise<unknown>) =>
+      new RecordingHandler(clock, behaviour);
+    /** Moves a fake clock forward (a real one moves by itself). */
+    const advance = async (ms: number) => {
+      if (clock instanceof FakeClock) await clock.advance(ms);
+    };
+    /**
+     * Moves a fake clock forward a poll interval at a time, letting real I/O run in
+     * between, until `check` holds (a real clock: waits for it). Order, not timing.
+     */
+    const advanceUntil = async (h: RecordingHandler, check: () => boolean) => {
+      if (!(clock instanceof FakeClock)) return h.until(check);
+      for (let i = 0; i < 1_000 && !check(); i++) {
+        await clock.advance(pollIntervalMs);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    };
+    const outboxIsEmpty = async () => (await storage.nextDueAt()) === undefined;
 
     beforeEach(async () => {
-      storage = options.storage ? await options.storage() : new MemoryCartStorage();
+      clock = fake ? new FakeClock() : systemClock;
+      storage = options.storage
+        ? await options.storage({ clock })
+        : new MemoryCartStorage({ clock });
     });
 
     afterEach(async () => {
@@ -142,213 +235,264 @@ export function schedulerContractSuite(
       await storage.close();
     });
 
-    it('runs an enqueued job once and deletes it', async () => {
+    it('delivers a committed task once, as attempt 1, and completes it', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler();
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
-      await scheduler.whenIdle();
-      assert.equal(handler.successes.get(job?.id as string), 1);
-      assert.equal(await storage.getJob(job?.id as string), undefined);
-    });
-
-    it('retries transient failures with backoff until success', async () => {
-      const scheduler = await make();
-      const handler = new RecordingHandler(async (_job, attempt) => {
-        if (attempt < 3) throw ReservationError.unavailable('503');
-      });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
+      const h = handler();
+      await scheduler.start(h);
+      const [task] = await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
       await scheduler.whenIdle();
       assert.deepEqual(
-        handler.runs.map((r) => r.attempt),
+        h.runs.map((r) => [r.taskId, r.attempt, r.isLastAttempt]),
+        [[task?.id, 1, false]],
+      );
+      assert.ok(await outboxIsEmpty());
+    });
+
+    it('delivers tasks committed before start', async () => {
+      const tasks = await commitTasks(storage, 5, clock.now());
+      const scheduler = await make();
+      const h = handler();
+      await scheduler.start(h);
+      await scheduler.whenIdle();
+      assert.deepEqual([...h.successes.keys()].sort(), tasks.map((t) => t.id).sort());
+      assert.ok(await outboxIsEmpty());
+    });
+
+    it('retries transient failures with rising attempt numbers until success', async () => {
+      const scheduler = await make();
+      const h = handler(async (_task, { attempt }) => {
+        if (attempt < 3) throw ReservationError.unavailable('503');
+      });
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
+      await scheduler.whenIdle();
+      assert.deepEqual(
+        h.runs.map((r) => r.attempt),
         [1, 2, 3],
       );
-      assert.equal(handler.retries.length, 2);
-      assert.equal(handler.failures.length, 0);
-      assert.equal(await storage.getJob(job?.id as string), undefined);
+      assert.equal(h.successes.size, 1);
+      assert.ok(await outboxIsEmpty());
     });
 
-    it('fails a permanent refusal at once, without retry', async () => {
+    it('does not retry a permanent failure', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler(async () => {
+      const h = handler(async () => {
         throw ReservationError.refused('no such item');
       });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
       await scheduler.whenIdle();
-      assert.equal(handler.runs.length, 1);
-      assert.deepEqual(handler.failures, [
-        { jobId: job?.id, code: 'RESERVATION_REFUSED', attempts: 1 },
-      ]);
-      assert.equal(await storage.getJob(job?.id as string), undefined);
+      assert.equal(h.runs.length, 1);
+      assert.ok(await outboxIsEmpty());
     });
 
-    it('fails a job after the maximum number of attempts', async () => {
+    it('stops after the maximum attempts, telling the handler which one is the last', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler(async () => {
+      const h = handler(async () => {
         throw ReservationError.unavailable('down');
       });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
       await scheduler.whenIdle();
-      assert.equal(handler.runs.length, retry.maxAttempts);
-      assert.deepEqual(handler.failures, [
-        { jobId: job?.id, code: 'RESERVATION_UNAVAILABLE', attempts: retry.maxAttempts },
-      ]);
-      assert.equal(await storage.getJob(job?.id as string), undefined);
+      assert.deepEqual(
+        h.runs.map((r) => [r.attempt, r.isLastAttempt]),
+        [
+          [1, false],
+          [2, false],
+          [3, false],
+          [4, true],
+        ],
+      );
+      assert.ok(await outboxIsEmpty());
     });
 
     it('treats a thrown non-cartkit error as transient', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler(async (_job, attempt) => {
+      const h = handler(async (_task, { attempt }) => {
         if (attempt === 1) throw new TypeError('socket hang up');
       });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
       await scheduler.whenIdle();
-      assert.equal(handler.runs.length, 2);
-      assert.equal(handler.successes.get(job?.id as string), 1);
+      assert.deepEqual(
+        h.runs.map((r) => r.attempt),
+        [1, 2],
+      );
+      assert.equal(h.successes.size, 1);
     });
 
-    it('times out a hung attempt, aborts its signal and retries', async () => {
+    it('aborts a hung attempt at its timeout and retries', async () => {
       const scheduler = await make();
-      let abortedSignals = 0;
-      const handler = new RecordingHandler(async (_job, attempt, signal) => {
+      let aborted: unknown;
+      const h = handler(async (_task, { attempt, signal }) => {
         if (attempt === 1) {
           await new Promise<void>((resolve) =>
             signal.addEventListener('abort', () => resolve(), { once: true }),
           );
-          abortedSignals++;
+          aborted = signal.reason;
           await new Promise(() => {}); // ignores the abort: the scheduler must not wait for it
         }
       });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
+      await h.until(() => h.runs.length === 1);
+      await advance(immediate.attemptTimeoutMs);
+      await h.until(() => h.successes.size === 1);
       await scheduler.whenIdle();
-      assert.equal(abortedSignals, 1);
+      assert.equal(ReservationError.is(aborted) && (aborted as ReservationError).transient, true);
+      assert.equal(isInterruption(aborted as ReservationError), false, 'a timeout is no shutdown');
       assert.deepEqual(
-        handler.retries.map((r) => r.code),
-        ['RESERVATION_ABORTED'],
+        h.runs.map((r) => r.attempt),
+        [1, 2],
       );
-      assert.equal(handler.successes.get(job?.id as string), 1);
     });
 
-    it('waits at least the Retry-After the service asked for', async () => {
+    it('waits at least the Retry-After the handler reported before the next attempt', async () => {
+      const retryAfterMs = 2_000;
       const scheduler = await make();
-      const handler = new RecordingHandler(async (_job, attempt) => {
-        if (attempt === 1) throw ReservationError.unavailable('429', { retryAfterMs: 150 });
+      const h = handler(async (_task, { attempt }) => {
+        if (attempt === 1) throw ReservationError.unavailable('429', { retryAfterMs });
       });
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
-      await scheduler.whenIdle();
-      const [first, second] = handler.runs;
+      await scheduler.start(h);
+      await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
+      await h.until(() => h.failures.length === 1);
+      if (fake) {
+        // Until the Retry-After has passed, the task is not due for anyone.
+        await advance(retryAfterMs - 1);
+        assert.equal(h.runs.length, 1);
+        assert.deepEqual(await storage.claim({ owner: 'probe', limit: 1, leaseMs }), []);
+        await advanceUntil(h, () => h.successes.size === 1);
+      }
+      await h.until(() => h.successes.size === 1);
+      const [first, second] = h.runs;
       assert.ok(first !== undefined && second !== undefined);
-      assert.ok(second.at - first.at >= 140, `retried after ${second.at - first.at} ms`);
-    });
-
-    it('never runs more attempts at once than its concurrency', async () => {
-      const scheduler = await make();
-      const handler = new RecordingHandler(() => sleep(10));
-      await scheduler.start(handler);
-      for (const job of await persistJobs(storage, 12)) scheduler.enqueue(job);
-      await scheduler.whenIdle();
-      assert.equal(handler.successes.size, 12);
-      assert.ok(handler.maxActive <= concurrency, `ran ${handler.maxActive} at once`);
-      assert.ok(handler.maxActive > 1, 'ran nothing in parallel');
-    });
-
-    it('resumes persisted jobs on start', async () => {
-      const jobs = await persistJobs(storage, 5);
-      const scheduler = await make();
-      const handler = new RecordingHandler();
-      await scheduler.start(handler);
-      await scheduler.whenIdle();
-      assert.deepEqual([...handler.successes.keys()].sort(), jobs.map((j) => j.id).sort());
-      assert.deepEqual(await storage.listJobs(), []);
-    });
-
-    it('runs jobs enqueued before start once it starts', async () => {
-      const scheduler = await make();
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
-      const handler = new RecordingHandler();
-      await scheduler.start(handler);
-      await scheduler.whenIdle();
-      assert.equal(handler.successes.get(job?.id as string), 1);
-    });
-
-    it('stops taking work and leaves unfinished jobs persisted for the next start', async () => {
-      const first = await make();
-      let release: () => void = () => {};
-      const gate = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      const slow = new RecordingHandler(() => gate);
-      await first.start(slow);
-      const jobs = await persistJobs(storage, 6);
-      for (const job of jobs) first.enqueue(job);
-      await eventually(() => slow.active === concurrency);
-      const stopping = first.stop({ timeoutMs: 2_000 });
-      release();
-      await stopping;
-      first.enqueue(jobs[0] as ReservationJob); // ignored after stop, must not throw
-      const finished = slow.successes.size;
       assert.ok(
-        finished <= concurrency,
-        `finished ${finished} jobs though only ${concurrency} were running`,
+        second.at - first.at >= retryAfterMs,
+        `retried ${second.at - first.at} ms after the first attempt`,
       );
-      assert.equal((await storage.listJobs()).length, jobs.length - finished);
-
-      const second = await make();
-      const handler = new RecordingHandler();
-      await second.start(handler);
-      await second.whenIdle();
-      assert.equal(slow.successes.size + handler.successes.size, jobs.length);
-      assert.deepEqual(await storage.listJobs(), []);
     });
 
-    it('aborts attempts still running when the stop timeout passes, keeping their jobs', async () => {
+    it('never runs more attempts at once than its concurrency, and does use it', async () => {
       const scheduler = await make();
-      const handler = new RecordingHandler(
-        (_job, _attempt, signal) =>
-          new Promise<void>((_, reject) =>
-            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
-          ),
-      );
-      await scheduler.start(handler);
-      const [job] = await persistJobs(storage, 1);
-      scheduler.enqueue(job as ReservationJob);
-      await eventually(() => handler.active === 1);
-      await scheduler.stop({ timeoutMs: 50 });
-      assert.equal(handler.failures.length, 0);
-      const stored = await storage.getJob(job?.id as string);
-      assert.notEqual(stored, undefined, 'the interrupted job must stay persisted');
-      assert.equal(stored?.lease, null);
+      const open = gate();
+      const h = handler(() => open.promise);
+      await scheduler.start(h);
+      await commitTasks(storage, 12, clock.now());
+      scheduler.notify();
+      await h.until(() => h.active === concurrency);
+      open.open();
+      await h.until(() => h.successes.size === 12);
+      await scheduler.whenIdle();
+      assert.equal(h.maxActive, concurrency);
+      assert.ok(await outboxIsEmpty());
     });
 
-    it('runs each job once when two schedulers share one storage', async () => {
+    it('delivers each task once when two schedulers share one outbox', async () => {
       const a = await make();
       const b = await make();
-      const handler = new RecordingHandler(() => sleep(2));
-      await a.start(handler);
-      await b.start(handler);
-      const jobs = await persistJobs(storage, 40);
-      for (const job of jobs) {
-        a.enqueue(job);
-        b.enqueue(job);
-      }
+      const h = handler();
+      await a.start(h);
+      await b.start(h);
+      const tasks = await commitTasks(storage, 40, clock.now());
+      a.notify();
+      b.notify();
+      await h.until(() => h.successes.size === tasks.length);
       await Promise.all([a.whenIdle(), b.whenIdle()]);
-      await eventually(async () => (await storage.listJobs()).length === 0);
-      assert.equal(handler.successes.size, jobs.length);
-      for (const count of handler.successes.values()) assert.equal(count, 1);
+      assert.equal(h.runs.length, tasks.length);
+      assert.ok(await outboxIsEmpty());
+    });
+
+    it('takes over, while running, a task whose holder died (lease expired)', async () => {
+      const scheduler = await make();
+      const h = handler();
+      await scheduler.start(h);
+      const [task] = await commitTasks(storage, 1, clock.now());
+      // A process claims the task and dies: it never completes nor releases it.
+      const [abandoned] = await storage.claim({ owner: 'dead-process', limit: 1, leaseMs });
+      assert.equal(abandoned?.task.id, task?.id);
+      scheduler.notify();
+      await advanceUntil(h, () => h.successes.size === 1);
+      assert.deepEqual(
+        h.runs.map((r) => [r.taskId, r.attempt]),
+        [[task?.id, 2]],
+      );
+      await scheduler.whenIdle();
+      assert.ok(await outboxIsEmpty());
+    });
+
+    it('finds tasks committed by another process without being notified', async () => {
+      const scheduler = await make();
+      const h = handler();
+      await scheduler.start(h);
+      await scheduler.whenIdle();
+      await commitTasks(storage, 2, clock.now()); // no notify(): another process wrote them
+      await advanceUntil(h, () => h.successes.size === 2);
+      await h.until(() => h.successes.size === 2);
+    });
+
+    it('stops taking work and leaves unfinished tasks in the outbox for the next run', async () => {
+      const first = await make();
+      const open = gate();
+      const slow = handler(() => open.promise);
+      await first.start(slow);
+      const tasks = await commitTasks(storage, 6, clock.now());
+      first.notify();
+      await slow.until(() => slow.active === concurrency);
+      const stopping = first.stop({ timeoutMs: 2_000 });
+      open.open();
+      await stopping;
+      first.notify(); // ignored after stop, must not throw
+      assert.equal(slow.successes.size, concurrency);
+      assert.equal(await outboxIsEmpty(), false);
+
+      const second = await make();
+      const h = handler();
+      await second.start(h);
+      await second.whenIdle();
+      assert.equal(slow.runs.length, concurrency, 'the stopped scheduler took nothing more');
+      assert.deepEqual(
+        [...slow.successes.keys(), ...h.successes.keys()].sort(),
+        tasks.map((t) => t.id).sort(),
+      );
+      assert.ok(await outboxIsEmpty());
+    });
+
+    it('aborts attempts still running at the stop timeout as interruptions, keeping their tasks', async () => {
+      const scheduler = await make();
+      let reason: unknown;
+      const h = handler(
+        (_task, { signal }) =>
+          new Promise<void>((_, reject) =>
+            signal.addEventListener(
+              'abort',
+              () => {
+                reason = signal.reason;
+                reject(signal.reason);
+              },
+              { once: true },
+            ),
+          ),
+      );
+      await scheduler.start(h);
+      const [task] = await commitTasks(storage, 1, clock.now());
+      scheduler.notify();
+      await h.until(() => h.active === 1);
+      await scheduler.stop({ timeoutMs: 50 });
+      assert.equal(ReservationError.is(reason) && isInterruption(reason), true);
+      if (fake) {
+        // Given back to the outbox at once (not left to its lease), attempt counted.
+        const [again] = await storage.claim({ owner: 'next-run', limit: 1, leaseMs });
+        assert.deepEqual([again?.task.id, again?.attempt], [task?.id, 2]);
+      } else {
+        assert.equal(await outboxIsEmpty(), false);
+      }
     });
   });
 }

@@ -7,8 +7,8 @@ import {
   ConflictError,
   ErrorCode,
   type IdempotencyRecord,
-  newJob,
-  type ReservationJob,
+  newTask,
+  type ReservationTask,
 } from '@cartkit/core';
 import { FakeClock } from '../fake-clock.js';
 import { inertScheduler } from '../inert-scheduler.js';
@@ -50,12 +50,11 @@ function cart(id: string, version: number, names: string[] = []): Cart {
   };
 }
 
-function job(id: string, runAt: number, cartId = 'c1'): ReservationJob {
-  return {
-    ...newJob({ id, kind: 'reserve', cartId, itemName: 'A', quantity: 1, now: runAt }),
-    runAt,
-  };
+function task(id: string, createdAt = 1, cartId = 'c1'): ReservationTask {
+  return newTask({ id, kind: 'reserve', cartId, itemName: 'A', quantity: 1, now: createdAt });
 }
+
+const LEASE = 1_000;
 
 function record(key: string, expiresAt: number): IdempotencyRecord {
   return { key, fingerprint: 'f1', status: 'in-progress', response: null, expiresAt };
@@ -238,143 +237,167 @@ export function storageContractSuite(
         assert.equal(new Set(stored?.lines.map((l) => l.name)).size, 200);
       });
 
-      it('persists the reservation job together with the line that wants it', async () => {
+      it('persists the reservation task together with the line that wants it', async () => {
         const service = new CartService({ storage, scheduler: inertScheduler, clock });
         const { line } = await service.addItem('c1', { name: 'Product1', quantity: 2 });
-        const jobId = line.reservation?.jobId as string;
-        const stored = await storage.getJob(jobId);
-        assert.equal(stored?.kind, 'reserve');
-        assert.equal(stored?.quantity, 2);
-        assert.equal(stored?.cartId, 'c1');
+        const [claimed] = await storage.claim({ owner: 'a', limit: 10, leaseMs: LEASE });
+        assert.equal(claimed?.task.id, line.reservation?.jobId);
+        assert.equal(claimed?.task.kind, 'reserve');
+        assert.equal(claimed?.task.quantity, 2);
+        assert.equal(claimed?.task.cartId, 'c1');
       });
     });
 
-    describe('jobs', () => {
-      it('stores jobs atomically with the cart', async () => {
+    describe('outbox', () => {
+      const claim = (owner: string, limit = 10) => storage.claim({ owner, limit, leaseMs: LEASE });
+      const ids = (claimed: readonly { task: ReservationTask }[]) => claimed.map((c) => c.task.id);
+
+      it('stores tasks atomically with the cart; claims them oldest first, exactly as written', async () => {
+        const release: ReservationTask = {
+          ...task('t2', 2),
+          kind: 'release',
+          reservationId: 'r-1',
+          idempotencyKey: 'key-0',
+        };
         await storage.saveCart(cart('c1', 1), {
           expectedVersion: 0,
-          jobs: [job('j1', 10), job('j2', 20)],
+          tasks: [task('t1', 1), release],
         });
-        assert.equal((await storage.getJob('j1'))?.runAt, 10);
-        assert.deepEqual(
-          (await storage.listJobs()).map((j) => j.id),
-          ['j1', 'j2'],
-        );
+        const claimed = await claim('a');
+        assert.deepEqual(claimed, [
+          { task: task('t1', 1), attempt: 1, leaseUntil: clock.now() + LEASE },
+          { task: release, attempt: 1, leaseUntil: clock.now() + LEASE },
+        ]);
       });
 
-      it('refuses to store a job whose id is already stored, writing nothing', async () => {
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
+      it('refuses a task whose id is already stored, writing nothing', async () => {
+        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, tasks: [task('t1')] });
         await rejectsWithCode(
-          storage.saveCart(cart('c1', 2, ['A']), { expectedVersion: 1, jobs: [job('j1', 9)] }),
+          storage.saveCart(cart('c1', 2, ['A']), {
+            expectedVersion: 1,
+            tasks: [task('t1', 9), task('t9', 9)],
+          }),
           ErrorCode.VERSION_CONFLICT,
         );
         assert.equal((await storage.getCart('c1'))?.version, 1);
-        assert.equal((await storage.getJob('j1'))?.runAt, 5);
+        const claimed = await claim('a');
+        assert.deepEqual(ids(claimed), ['t1']);
+        assert.equal(claimed[0]?.task.createdAt, 1);
       });
 
-      it('stores no job when the cart save loses', async () => {
+      it('stores no task when the cart save loses', async () => {
         await storage.saveCart(cart('c1', 1), { expectedVersion: 0 });
         await assert.rejects(
-          storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('lost', 1)] }),
+          storage.saveCart(cart('c1', 1), { expectedVersion: 0, tasks: [task('lost')] }),
         );
-        assert.equal(await storage.getJob('lost'), undefined);
-        assert.deepEqual(await storage.listJobs(), []);
+        assert.deepEqual(await claim('a'), []);
+        assert.equal(await storage.nextDueAt(), undefined);
       });
 
-      it('reads back a job exactly', async () => {
-        const j: ReservationJob = {
-          ...job('j1', 5),
-          kind: 'release',
-          reservationId: 'r-1',
-          attempts: 2,
-          lease: { owner: 'me', until: 99 },
-          lastError: { code: 'X', message: 'boom' },
-        };
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [j] });
-        assert.deepEqual(await storage.getJob('j1'), j);
+      it('adds tasks without a cart change: no version bump; a known id is left as it is', async () => {
+        await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0, tasks: [task('t1')] });
+        await claim('a');
+        await storage.enqueueTasks([task('t1', 5), task('t2', 6)]);
+        assert.deepEqual(await storage.getCart('c1'), cart('c1', 1, ['A']));
+        const claimed = await claim('b');
+        assert.deepEqual(ids(claimed), ['t2'], 't1 is still leased by a, unchanged');
+        await clock.advance(LEASE);
+        const [again] = await claim('b');
+        assert.equal(again?.task.id, 't1');
+        assert.equal(again?.task.createdAt, 1);
+        assert.equal(again?.attempt, 2);
       });
 
-      it('updates a job only over its expected version', async () => {
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
-        const claimed = {
-          ...job('j1', 5),
-          attempts: 1,
-          lease: { owner: 'a', until: 50 },
-          version: 2,
-        };
-        await storage.updateJob(claimed, 1);
-        assert.deepEqual(await storage.getJob('j1'), claimed);
-        await rejectsWithCode(
-          storage.updateJob({ ...claimed, lease: { owner: 'b', until: 60 } }, 1),
-          ErrorCode.VERSION_CONFLICT,
-        );
-        assert.equal((await storage.getJob('j1'))?.lease?.owner, 'a');
+      it('claims at most `limit`, and never what another owner holds', async () => {
+        await storage.enqueueTasks([task('t1', 1), task('t2', 2), task('t3', 3)]);
+        assert.deepEqual(ids(await claim('a', 2)), ['t1', 't2']);
+        assert.deepEqual(ids(await claim('b', 5)), ['t3']);
+        assert.deepEqual(await claim('c', 5), []);
       });
 
-      it('lets exactly one of racing claims win', async () => {
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
-        const results = await Promise.allSettled(
-          Array.from({ length: 10 }, (_, i) =>
-            storage.updateJob(
-              { ...job('j1', 5), lease: { owner: `o${i}`, until: 9 }, version: 2 },
-              1,
-            ),
-          ),
-        );
-        assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      it('lets another owner take over a task whose lease expired; the old holder then loses it', async () => {
+        await storage.enqueueTasks([task('t1')]);
+        const [first] = await claim('a');
+        assert.equal(first?.attempt, 1);
+        await clock.advance(LEASE - 1);
+        assert.deepEqual(await claim('b'), []);
+        await clock.advance(1);
+        const [taken] = await claim('b');
+        assert.equal(taken?.attempt, 2);
+        assert.equal(await storage.complete('t1', 'a'), false);
+        assert.equal(await storage.release('t1', 'a', clock.now()), false);
+        assert.equal(await storage.complete('t1', 'b'), true);
+        assert.equal(await storage.nextDueAt(), undefined);
       });
 
-      it('rejects updating or deleting a job that does not exist', async () => {
-        await rejectsWithCode(
-          storage.updateJob({ ...job('ghost', 1), version: 2 }, 1),
-          ErrorCode.VERSION_CONFLICT,
-        );
-        await rejectsWithCode(storage.deleteJob('ghost', 1), ErrorCode.VERSION_CONFLICT);
+      it('completes only for the holder, and a completed task is gone', async () => {
+        await storage.enqueueTasks([task('t1')]);
+        assert.equal(await storage.complete('t1', 'a'), false, 'not claimed yet');
+        await claim('a');
+        assert.equal(await storage.complete('t1', 'b'), false);
+        assert.equal(await storage.complete('t1', 'a'), true);
+        assert.equal(await storage.complete('t1', 'a'), false);
+        await clock.advance(LEASE);
+        assert.deepEqual(await claim('a'), []);
       });
 
-      it('deletes a job only at its expected version', async () => {
-        await storage.saveCart(cart('c1', 1), { expectedVersion: 0, jobs: [job('j1', 5)] });
-        await rejectsWithCode(storage.deleteJob('j1', 7), ErrorCode.VERSION_CONFLICT);
-        await storage.deleteJob('j1', 1);
-        assert.equal(await storage.getJob('j1'), undefined);
-        assert.deepEqual(await storage.listJobs(), []);
+      it('gives a released task back at its new due time, keeping its attempt count', async () => {
+        await storage.enqueueTasks([task('t1')]);
+        await claim('a');
+        const retryAt = clock.now() + 500;
+        assert.equal(await storage.release('t1', 'b', retryAt), false);
+        assert.equal(await storage.release('t1', 'a', retryAt), true);
+        assert.equal(await storage.nextDueAt(), retryAt);
+        await clock.advance(499);
+        assert.deepEqual(await claim('b'), []);
+        await clock.advance(1);
+        const [again] = await claim('b');
+        assert.equal(again?.attempt, 2);
       });
 
-      it('lists jobs earliest first, filtered by due time and limited', async () => {
-        await storage.saveCart(cart('c1', 1), {
-          expectedVersion: 0,
-          jobs: [job('late', 300), job('early', 100), job('mid', 200)],
-        });
-        await storage.saveCart(cart('c2', 1), {
-          expectedVersion: 0,
-          jobs: [job('other', 150, 'c2')],
-        });
-        assert.deepEqual(
-          (await storage.listJobs()).map((j) => j.id),
-          ['early', 'other', 'mid', 'late'],
-        );
-        assert.deepEqual(
-          (await storage.listJobs({ dueBefore: 200 })).map((j) => j.id),
-          ['early', 'other', 'mid'],
-        );
-        assert.deepEqual(
-          (await storage.listJobs({ limit: 2 })).map((j) => j.id),
-          ['early', 'other'],
-        );
+      it('reports when the next task is due: its due time, or its lease expiry', async () => {
+        assert.equal(await storage.nextDueAt(), undefined);
+        const start = clock.now();
+        await storage.enqueueTasks([task('t1')]);
+        assert.ok(((await storage.nextDueAt()) ?? Infinity) <= start, 'due now');
+        await claim('a');
+        assert.equal(await storage.nextDueAt(), start + LEASE);
+        await storage.release('t1', 'a', start + 200);
+        assert.equal(await storage.nextDueAt(), start + 200);
       });
 
-      it('lists only unfinished jobs, however many carts there are', async () => {
+      it('lets exactly one of racing claims take a task', async () => {
+        await storage.enqueueTasks([task('t1')]);
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => claim(`o${i}`, 1)));
+        assert.equal(results.flat().length, 1);
+      });
+
+      it('hands out every task exactly once to racing owners', async () => {
+        await storage.enqueueTasks(Array.from({ length: 30 }, (_, i) => task(`t${i}`, i)));
+        const results = await Promise.all(Array.from({ length: 6 }, (_, i) => claim(`o${i}`, 4)));
+        const claimedIds = results.flatMap(ids);
+        assert.equal(claimedIds.length, 24);
+        assert.equal(new Set(claimedIds).size, 24);
+      });
+
+      it('finds due tasks among many carts without them', async () => {
         for (let i = 0; i < 100; i++) {
           await storage.saveCart(cart(`c${i}`, 1), {
             expectedVersion: 0,
-            jobs: i % 10 === 0 ? [job(`j${i}`, i)] : [],
+            tasks: i % 10 === 0 ? [task(`t${i}`, i, `c${i}`)] : [],
           });
         }
-        await storage.deleteJob('j0', 1);
-        assert.deepEqual(
-          (await storage.listJobs()).map((j) => j.id),
-          ['j10', 'j20', 'j30', 'j40', 'j50', 'j60', 'j70', 'j80', 'j90'],
-        );
+        assert.deepEqual(ids(await claim('a', 3)), ['t0', 't10', 't20']);
+        assert.equal(await storage.complete('t0', 'a'), true);
+        assert.deepEqual(ids(await claim('b', 100)), [
+          't30',
+          't40',
+          't50',
+          't60',
+          't70',
+          't80',
+          't90',
+        ]);
       });
     });
 
@@ -432,21 +455,35 @@ export function storageContractSuite(
           storage.saveCart(cart('c1', 1), { expectedVersion: 0 }),
           ErrorCode.CLOSED,
         );
+        await rejectsWithCode(storage.enqueueTasks([task('t1')]), ErrorCode.CLOSED);
+        await rejectsWithCode(
+          storage.claim({ owner: 'a', limit: 1, leaseMs: LEASE }),
+          ErrorCode.CLOSED,
+        );
       });
 
       if (capabilities.reopen !== undefined) {
         const reopen = capabilities.reopen;
-        it('keeps carts, jobs and records across close and reopen', async () => {
+        it('keeps carts, tasks (with their attempts) and records across close and reopen', async () => {
           await storage.saveCart(cart('c1', 1, ['A']), {
             expectedVersion: 0,
-            jobs: [job('j1', 5)],
+            tasks: [task('t1'), task('t2', 2)],
           });
+          await storage.claim({ owner: 'a', limit: 1, leaseMs: LEASE });
+          await storage.release('t1', 'a', clock.now());
           await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
           await storage.close();
           const again = await reopen(storage, { clock });
           opened.push(again);
           assert.deepEqual(await again.getCart('c1'), cart('c1', 1, ['A']));
-          assert.equal((await again.getJob('j1'))?.id, 'j1');
+          const claimed = await again.claim({ owner: 'b', limit: 5, leaseMs: LEASE });
+          assert.deepEqual(
+            claimed.map((c) => [c.task.id, c.attempt]),
+            [
+              ['t1', 2],
+              ['t2', 1],
+            ],
+          );
           assert.equal((await again.getIdempotencyRecord('k1'))?.fingerprint, 'f1');
         });
       }

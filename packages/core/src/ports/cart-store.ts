@@ -1,0 +1,53 @@
+import type { Cart } from '../domain/cart.js';
+import type { ReservationTask } from '../domain/task.js';
+
+/** Options of {@link CartStore.saveCart}. */
+export interface SaveCartOptions {
+  /**
+   * The version the caller read. The save succeeds only if the stored cart still
+   * has this version (0: the cart must not exist yet); otherwise it throws a
+   * `ConflictError` with code `VERSION_CONFLICT` and writes nothing.
+   */
+  readonly expectedVersion: number;
+  /**
+   * Tasks the change produced, added to the outbox in the same atomic write as the
+   * cart (a transactional outbox). A task id already in the outbox is a
+   * `VERSION_CONFLICT` and nothing is written.
+   */
+  readonly tasks?: readonly ReservationTask[];
+}
+
+/**
+ * Port: durable storage of carts, with their transactional outbox of reservation
+ * tasks (how tasks are taken out again is the {@link Outbox} port).
+ *
+ * Contract (checked by `storageContractSuite` in `@cartkit/testing`):
+ * - `saveCart` is compare-and-set on `version`: a stale save fails with
+ *   `VERSION_CONFLICT` and never overwrites; cart and tasks are written atomically,
+ *   also across processes sharing the database.
+ * - `enqueueTasks` adds tasks without touching any cart (no version change).
+ * - Values read back are equal to what was written (no shared mutable references).
+ * - Errors are `StorageError`s (`STORAGE_FAILURE`, `STORAGE_CORRUPT_DATA`, `CLOSED`,
+ *   ...) or `ConflictError`s; never raw driver errors.
+ */
+export interface CartStore {
+  /** Reads a cart, or `undefined` if it was never saved. */
+  getCart(cartId: string): Promise<Cart | undefined>;
+
+  /**
+   * Saves `cart` (whose `version` must be `expectedVersion + 1`) and `tasks`
+   * atomically, if the stored version is still `expectedVersion`.
+   * @throws ConflictError `VERSION_CONFLICT` when another writer got there first.
+   */
+  saveCart(cart: Cart, options: SaveCartOptions): Promise<void>;
+
+  /**
+   * Adds tasks to the outbox WITHOUT changing any cart (no version bump), e.g. the
+   * cleanup release of a superseded reservation. Tasks whose id is already in the
+   * outbox are left as they are (adding is idempotent). Atomic: all or none.
+   */
+  enqueueTasks(tasks: readonly ReservationTask[]): Promise<void>;
+
+  /** Releases resources (connections, file handles). Further calls fail with `CLOSED`. */
+  close(): Promise<void>;
+}
