@@ -27,7 +27,7 @@ export interface ServerConfig {
    * leave before it stops accepting connections (default 5 000; `SIGINT` skips it).
    */
   readonly shutdownDrainMs: number;
-  /** `SHUTDOWN_TIMEOUT_MS`: bound on closing after the drain: in-flight requests and jobs (default 10 000). */
+  /** `SHUTDOWN_TIMEOUT_MS`: bound on closing after the drain: in-flight requests and reservation attempts (default 10 000). */
   readonly shutdownTimeoutMs: number;
   /** `REQUEST_TIMEOUT_MS`: the whole request (headers and body) must arrive within it, else 408 (default 30 000; 0 = none). */
   readonly requestTimeoutMs: number;

@@ -139,7 +139,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       clearTimeout(force);
       await cart.close(Math.max(0, deadline - Date.now()));
       await demo?.close();
-      logger.info('shut down cleanly; unfinished reservation jobs stay persisted');
+      logger.info('shut down cleanly; unfinished reservation tasks stay in the outbox');
     })();
     return shuttingDown;
   };
