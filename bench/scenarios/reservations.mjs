@@ -31,8 +31,8 @@ const PER_CART = 10;
 const dir = mkdtempSync(join(tmpdir(), 'cartkit-bench-reserve-'));
 const path = join(dir, 'cart.db');
 try {
-  // 1. The requests: lines added with reservation on add; the jobs are persisted
-  //    and nothing runs them yet.
+  // 1. The requests: lines added with reservation on add; the tasks are committed to
+  //    the outbox and nothing delivers them yet.
   const filling = await createCart({
     storage: await createSqliteCartStorage({ path }),
     scheduler: inertScheduler,
@@ -50,7 +50,7 @@ try {
   const addsMs = performance.now() - addsStarted;
   await filling.close();
 
-  // 2. The work: a scheduler starting on the file resumes every persisted job.
+  // 2. The work: a scheduler starting on the file delivers every task in the outbox.
   let scheduler;
   let succeeded = 0;
   let failed = 0;
