@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -74,6 +75,9 @@ class HttpReservationClient {
 
   constructor(options: ResolvedHttpReserverOptions) {
     this.options = options;
+    // Every call in flight listens on this one signal: more than 10 at once is normal
+    // (scheduler concurrency), not a leak.
+    setMaxListeners(0, this.#closing.signal);
     this.#agents = {
       http: new HttpAgent({ keepAlive: true }),
       https: new HttpsAgent({ keepAlive: true }),

@@ -92,6 +92,8 @@ export class InProcessScheduler implements Scheduler {
   #handler: TaskHandler | undefined;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   readonly #stop = new AbortController();
+  /** Aborts of the attempts in flight, called by `stop()` (no listener per attempt on one signal). */
+  readonly #onStop = new Set<() => void>();
   /** Deliveries in flight, by task id. */
   readonly #running = new Map<string, Promise<void>>();
   /** Tasks this process gave back for a retry, with their due time, until it claims them again. */
@@ -186,6 +188,7 @@ export class InProcessScheduler implements Scheduler {
         'stop timed out; aborting in-flight attempts',
       );
       this.#stop.abort();
+      for (const abort of this.#onStop) abort();
       // Aborted attempts give their tasks back; give that as long again, no more.
       if (!(await settlesWithin(inFlight, timeoutMs))) {
         this.#logger.error(
@@ -371,7 +374,6 @@ export class InProcessScheduler implements Scheduler {
         ),
       timeoutMs,
     );
-    const stopSignal = this.#stop.signal;
     const onStop = () =>
       abort(
         new ReservationError(
@@ -380,7 +382,7 @@ export class InProcessScheduler implements Scheduler {
           { transient: true, details: { interrupted: true } },
         ),
       );
-    stopSignal.addEventListener('abort', onStop, { once: true });
+    this.#onStop.add(onStop);
     const handling = handler.handle(task, { attempt, isLastAttempt, signal: controller.signal });
     try {
       await Promise.race([handling, aborted]);
@@ -393,7 +395,7 @@ export class InProcessScheduler implements Scheduler {
       throw error;
     } finally {
       timer.clear();
-      stopSignal.removeEventListener('abort', onStop);
+      this.#onStop.delete(onStop);
       aborted.catch(() => undefined);
     }
   }
