@@ -431,3 +431,46 @@ describe('CartService: one operation, one instant', () => {
     expect(set.line.reservation?.requestedAt).toBe(set.cart.updatedAt);
   });
 });
+
+describe('CartService: names that look the same are the same line', () => {
+  it('zero-width and other format characters cannot split one name into two lines', async () => {
+    const { service } = setup();
+    await service.addItem('c1', { name: 'Apple' });
+    for (const variant of [
+      'Ap\u200bple', // zero-width space
+      '\u200dApple\u200c', // zero-width joiner / non-joiner
+      'App\u00adle', // soft hyphen
+      'Apple\u2060', // word joiner
+      '\ufeffApple', // byte order mark
+      '\u202aApple\u202c', // bidi embedding
+      'Apple\ufe0f', // variation selector
+    ]) {
+      const { line } = await service.addItem('c1', { name: variant });
+      expect(line.name, JSON.stringify(variant)).toBe('Apple');
+    }
+    const cart = await service.getCart('c1');
+    expect(cart.lines.map((l) => [l.name, l.quantity])).toEqual([['Apple', 8]]);
+    expect((await service.getItem('c1', 'A\u200bpple')).line.name).toBe('Apple');
+  });
+
+  it('a no-break or other space separator is a plain space', async () => {
+    const { service } = setup();
+    await service.addItem('c1', { name: 'Apple Pie' });
+    await service.addItem('c1', { name: 'Apple\u00a0Pie' });
+    await service.addItem('c1', { name: 'Apple\u2009Pie' });
+    expect((await service.getCart('c1')).lines.map((l) => [l.name, l.quantity])).toEqual([
+      ['Apple Pie', 3],
+    ]);
+  });
+
+  it('a name of nothing but invisible characters is refused, saying so', async () => {
+    const { storage, service } = setup();
+    const error = await rejectsUnchanged(
+      storage,
+      'c1',
+      service.addItem('c1', { name: '\u200b\u200c\u200d\u2060\u00ad' }),
+      ErrorCode.INVALID_ITEM_NAME,
+    );
+    expect(error.message).toBe('Item name must contain a visible character.');
+  });
+});

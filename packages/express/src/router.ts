@@ -1,5 +1,7 @@
 import {
   type Cart,
+  CartError,
+  type CartLimits,
   type CartLine,
   ErrorCode,
   NotFoundError,
@@ -136,13 +138,13 @@ export function createCartRouter(options: CartRouterOptions): Router {
   route(router, '/items/:name', {
     get: async (req) => {
       const cartId = await cartOf(req);
-      const name = nameParam(req);
+      const name = nameParam(req, service.limits);
       const { cart, line } = await inCart(name, () => service.getItem(cartId, name));
       return readAnswer(req, cart, { item: toItem(line), version: cart.version });
     },
     patch: async (req, res) => {
       const cartId = await cartOf(req);
-      const name = nameParam(req);
+      const name = nameParam(req, service.limits);
       const body = await bodies.read(req, res, schemas.setQuantity, PATCH_MEDIA_TYPES);
       const condition = ifMatch(req);
       const options = await writeOptions(condition, cartId);
@@ -157,7 +159,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
     },
     delete: async (req) => {
       const cartId = await cartOf(req);
-      const name = nameParam(req);
+      const name = nameParam(req, service.limits);
       const condition = ifMatch(req);
       const options = await writeOptions(condition, cartId);
       const { cart } = await inCart(name, () => service.removeItem(cartId, name, options));
@@ -280,7 +282,18 @@ function itemLocation(req: Request, line: CartLine): string {
   return `${req.baseUrl}/items/${encodeURIComponent(line.name)}`;
 }
 
-function nameParam(req: Request): string {
+/**
+ * The item name in the URL, checked by core's rules before anything is read. Its
+ * refusal is about the URL, not the body: no `errors[]` pointer.
+ */
+function nameParam(req: Request, limits: CartLimits): string {
   const name: unknown = req.params.name;
-  return typeof name === 'string' ? name : '';
+  try {
+    return parseItemName(typeof name === 'string' ? name : '', limits);
+  } catch (error) {
+    if (CartError.is(error) && error.kind === 'validation') {
+      throw new HttpProblem(400, error.code, error.message, { cause: error });
+    }
+    throw error;
+  }
 }

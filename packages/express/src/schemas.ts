@@ -1,4 +1,4 @@
-import type { CartLimits } from '@cartkit/core';
+import { CartError, type CartLimits, parseItemName } from '@cartkit/core';
 import { z } from 'zod';
 
 /*
@@ -84,7 +84,10 @@ export const ProblemSchema = z.looseObject({
       }),
     )
     .optional()
-    .meta({ description: 'Every problem found in the request body.' }),
+    .meta({
+      description:
+        'Every problem found in the request body, one per JSON Pointer; the first is the top-level code and detail.',
+    }),
 });
 
 /** The OpenAPI document itself (only its outline is described). */
@@ -116,14 +119,32 @@ export function createRequestSchemas(limits: CartLimits): CartRequestSchemas {
 const bodyError = (issue: { readonly code: string }) =>
   issue.code === 'invalid_type' ? 'The request body must be a JSON object.' : undefined;
 
+/**
+ * Applies one of core's rules (`parseItemName`) inside the schema, so a
+ * body is refused by the very rules the service applies — with a JSON pointer, and
+ * before any storage is read. The issue carries the core error code in `params.code`.
+ */
+function coreRule(parse: (value: unknown) => unknown) {
+  return (value: unknown, ctx: z.core.$RefinementCtx) => {
+    try {
+      parse(value);
+    } catch (error) {
+      if (!CartError.is(error)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message, params: { code: error.code } });
+    }
+  };
+}
+
 function itemNameSchema(limits: CartLimits) {
   return z
     .string({ error: 'Item name must be a string.' })
-    .min(1, { error: 'Item name must not be empty.' })
+    .min(1, { error: 'Item name must not be empty.', abort: true })
+    .superRefine(coreRule((value) => parseItemName(value, limits)))
     .meta({
       description:
-        'Item name: trimmed and NFC-normalised by the server; no control characters; ' +
-        `at most ${limits.maxNameLength} characters after trimming.`,
+        'Item name. The server applies Unicode NFC, removes zero-width and other invisible ' +
+        'format characters (Unicode category Cf), trims white space, and refuses control ' +
+        `characters and names left empty; at most ${limits.maxNameLength} characters after that.`,
       maxLength: limits.maxNameLength,
       examples: ['Product1'],
     });
@@ -132,8 +153,11 @@ function itemNameSchema(limits: CartLimits) {
 function quantitySchema(limits: CartLimits) {
   return z
     .int({ error: 'Quantity must be a positive integer.' })
-    .min(1, { error: 'Quantity must be a positive integer.' })
-    .max(limits.maxQuantity, { error: `Quantity must be at most ${limits.maxQuantity}.` });
+    .min(1, { error: 'Quantity must be a positive integer.', abort: true })
+    .max(limits.maxQuantity, {
+      error: `Quantity must be at most ${limits.maxQuantity}.`,
+      abort: true,
+    });
 }
 
 function addItemSchema(limits: CartLimits) {

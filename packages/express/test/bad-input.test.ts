@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiRequest, type CartApi, startCartApi } from './support/cart-api.js';
 
@@ -56,7 +58,7 @@ const REJECTIONS: readonly Rejection[] = [
     path: '/items',
     request: raw('', 'application/json'),
     status: 400,
-    code: 'INVALID_ITEM_NAME',
+    code: 'MISSING_BODY',
   },
   {
     title: 'a JSON array body',
@@ -94,8 +96,24 @@ const REJECTIONS: readonly Rejection[] = [
     title: 'no body at all',
     method: 'POST',
     path: '/reserve',
-    status: 415,
-    code: 'UNSUPPORTED_MEDIA_TYPE',
+    status: 400,
+    code: 'MISSING_BODY',
+  },
+  {
+    title: 'a JSON content type and no body',
+    method: 'POST',
+    path: '/items',
+    request: { headers: { 'content-type': 'application/json' } },
+    status: 400,
+    code: 'MISSING_BODY',
+  },
+  {
+    title: 'a PATCH with a JSON content type and no body',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: { headers: { 'content-type': 'application/json' } },
+    status: 400,
+    code: 'MISSING_BODY',
   },
   {
     title: 'a non-UTF charset',
@@ -508,7 +526,8 @@ describe('bad input', () => {
       });
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(res.body).toMatchObject({ type: 'about:blank', status: rejection.status });
-      expect(res.body.detail).toEqual(expect.any(String));
+      // One sentence style: a capitalised sentence ending in a full stop, our own words.
+      expect(res.body.detail).toMatch(/^[A-Z"][^\n]*\.$/);
       expect(res.text).not.toMatch(/\bat .*\.(ts|js):\d+/); // no stack trace
       expect(res.body).not.toHaveProperty('stack');
       await api.runtime.scheduler.whenIdle();
@@ -535,7 +554,11 @@ describe('bad input', () => {
         code: 'INVALID_QUANTITY',
         detail: 'Quantity must be a positive integer.',
       },
-      { pointer: '/a~1b~0c', code: 'UNKNOWN_PROPERTY', detail: 'Unknown property "a/b~c".' },
+      {
+        pointer: '/a~1b~0c',
+        code: 'UNKNOWN_PROPERTY',
+        detail: 'Property "a/b~c" is not allowed here.',
+      },
     ]);
   });
 
@@ -552,5 +575,110 @@ describe('bad input', () => {
     const res = await api.post('/items', { name: 'x'.repeat(20_000) });
     expect(res.status).toBe(413);
     expect(res.body.limit).toBe(16 * 1024);
+  });
+});
+
+describe('problem documents: one shape, our own words', () => {
+  let api: CartApi;
+  beforeAll(async () => {
+    api = await startCartApi({ cart: { limits: { maxLines: 5, maxQuantity: 10 } } });
+    expect((await api.post('/items', { name: 'Apple', quantity: 10 })).status).toBe(201);
+    await api.runtime.scheduler.whenIdle();
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  const BASE = ['code', 'detail', 'status', 'title', 'type'];
+
+  it.each([
+    ['an empty name', { name: '' }, '/name'],
+    ['a blank name', { name: '   ' }, '/name'],
+    ['an invisible name', { name: '\u200b\u200d' }, '/name'],
+    ['a long name', { name: 'x'.repeat(201) }, '/name'],
+    ['a missing name', {}, '/name'],
+    ['a numeric name', { name: 7 }, '/name'],
+    ['a name with a control character', { name: 'a\u0001b' }, '/name'],
+    ['a zero quantity', { name: 'Pear', quantity: 0 }, '/quantity'],
+    ['a fractional negative quantity', { name: 'Pear', quantity: -1.5 }, '/quantity'],
+    ['a quantity over the limit', { name: 'Pear', quantity: 11 }, '/quantity'],
+    ['an add over the limit of a line', { name: 'Apple' }, '/quantity'],
+    ['an unknown property', { name: 'Pear', price: 1 }, '/price'],
+  ])(
+    '%s: exactly type, title, status, detail, code and errors[] (one per pointer)',
+    async (_title, body, pointer) => {
+      const res = await api.post('/items', body);
+      expect(res.status).toBe(400);
+      expect(Object.keys(res.body).sort()).toEqual([...BASE, 'errors'].sort());
+      expect(res.body.errors).toEqual([{ pointer, code: res.body.code, detail: res.body.detail }]);
+    },
+  );
+
+  it('several problems: one entry per pointer, the first is the headline', async () => {
+    const res = await api.post('/items', { name: '', quantity: -1.5, extra: 1 });
+    expect(Object.keys(res.body).sort()).toEqual([...BASE, 'errors'].sort());
+    const pointers = res.body.errors.map((e: { pointer: string }) => e.pointer);
+    expect(pointers).toEqual(['/name', '/quantity', '/extra']);
+    expect(res.body.errors[0]).toEqual({
+      pointer: '/name',
+      code: res.body.code,
+      detail: res.body.detail,
+    });
+    for (const entry of res.body.errors)
+      expect(Object.keys(entry).sort()).toEqual(['code', 'detail', 'pointer']);
+  });
+
+  it('a bad name in the URL is not a body problem: no errors[]', async () => {
+    const res = await api.request('PATCH', '/items/%E2%80%8B', { json: { quantity: 2 } });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe('INVALID_ITEM_NAME');
+    expect(Object.keys(res.body).sort()).toEqual(BASE);
+  });
+
+  it('QUANTITY_LIMIT_EXCEEDED on an add names the current quantity and the resulting total', async () => {
+    const res = await api.post('/items', { name: 'Apple', quantity: 3 });
+    expect(res.body.code).toBe('QUANTITY_LIMIT_EXCEEDED');
+    expect(res.body.detail).toBe(
+      'Quantity must be at most 10: "Apple" has 10, and adding 3 would make 13.',
+    );
+  });
+
+  it('a non-UTF-8 charset gets our own 415 sentence, not the parser text', async () => {
+    const res = await api.request('POST', '/items', {
+      body: '{"name":"Pear"}',
+      headers: { 'content-type': 'application/json; charset=latin1' },
+    });
+    expect(res.status).toBe(415);
+    expect(res.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect(res.body.detail).toBe(
+      'The request body must be JSON in UTF-8; send Content-Type: application/json without another charset.',
+    );
+    expect(res.text).not.toMatch(/LATIN1|unsupported charset/i);
+  });
+
+  it('a body that does not match its Content-Encoding gets our own sentence, not zlib text', async () => {
+    const res = await api.request('POST', '/items', {
+      body: '{"name":"Pear"}',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.text).not.toMatch(/incorrect header check/);
+  });
+
+  it('a POST with no Content-Length and no body (curl -X POST) is MISSING_BODY, not 415', async () => {
+    const { hostname, port, pathname } = new URL(`${api.url}/items`);
+    const socket = connect(Number(port), hostname);
+    socket.setEncoding('utf8');
+    let text = '';
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    await once(socket, 'connect');
+    socket.write(
+      `POST ${pathname} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n`,
+    );
+    await once(socket, 'close');
+    expect(text).toMatch(/^HTTP\/1\.1 400 /);
+    expect(text).toContain('"code":"MISSING_BODY"');
   });
 });

@@ -111,6 +111,57 @@ describe('cart resolution', () => {
     expect(res.body.code).toBe(ErrorCode.INVALID_CART_ID);
   });
 
+  it('accepts numeric user ids, as the README snippet `(req) => req.user?.id` returns them', async () => {
+    interface WithUser {
+      user?: { id: number };
+    }
+    api = await startCartApi({
+      router: {
+        resolveCartId: (req) => {
+          const header = req.get('x-user');
+          if (header !== undefined) (req as WithUser).user = { id: Number(header) };
+          return (req as WithUser).user?.id;
+        },
+      },
+    });
+    expect((await api.post('/items', { name: 'Apple' }, { 'x-user': '42' })).status).toBe(201);
+    expect((await api.stored('42')).lines).toHaveLength(1);
+    expect((await api.get('/items', { 'x-user': '7' })).body.items).toEqual([]);
+    expect((await api.get('/items', { 'x-user': '-3' })).status).toBe(200);
+    expect((await api.get('/items')).status).toBe(401);
+    for (const [header, shown] of [
+      ['1.5', 'the number 1.5'],
+      ['NaN', 'the number NaN'],
+      ['Infinity', 'the number Infinity'],
+      ['1e300', 'the number 1e+300'],
+    ]) {
+      const res = await api.get('/items', { 'x-user': header as string });
+      expect(res.status, header).toBe(400);
+      expect(res.body.code).toBe(ErrorCode.INVALID_CART_ID);
+      expect(res.body.detail).toBe(
+        `The cart id from resolveCartId must be a string or a safe integer, not ${shown}.`,
+      );
+    }
+  });
+
+  it('says what was wrong with a cart id: its type, emptiness or length', async () => {
+    let returned: unknown;
+    api = await startCartApi({ router: { resolveCartId: () => returned as string } });
+    const detailFor = async (value: unknown) => {
+      returned = value;
+      const res = await api.get('/items');
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe(ErrorCode.INVALID_CART_ID);
+      return res.body.detail as string;
+    };
+    expect(await detailFor({ id: 1 })).toMatch(/not an object\.$/);
+    expect(await detailFor(true)).toMatch(/not the boolean true\.$/);
+    expect(await detailFor('')).toBe('Cart id must not be empty.');
+    expect(await detailFor('x'.repeat(300))).toBe(
+      'Cart id must be at most 256 characters, not 300.',
+    );
+  });
+
   it('answers 400 when the hook throws a ValidationError', async () => {
     api = await startCartApi({
       router: {

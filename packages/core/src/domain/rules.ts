@@ -24,67 +24,88 @@ export const MAX_CART_ID_LENGTH = 256;
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/u;
 /** A UTF-16 surrogate not part of a pair: not valid Unicode, and not storable as UTF-8. */
 const LONE_SURROGATE = /\p{Cs}/u;
+/**
+ * Characters that render as nothing: format characters (Unicode category Cf: zero-width
+ * space and joiners, bidi marks, soft hyphen, BOM...) and the other default-ignorable
+ * code points (variation selectors, Hangul fillers, tags...).
+ */
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+/** Space separators (no-break space, en/em/thin spaces...): they render as a plain space. */
+const SPACE_SEPARATOR = /\p{Zs}/gu;
 
 /**
  * Validates a cart id: a string of 1 to 256 UTF-16 units, well-formed Unicode, no
- * control characters. Throws `INVALID_CART_ID`.
+ * control characters. Throws `INVALID_CART_ID`, saying which rule the value broke.
  */
 export function parseCartId(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CART_ID_LENGTH) {
-    throw new ValidationError(
-      ErrorCode.INVALID_CART_ID,
-      `Cart id must be a non-empty string of at most ${MAX_CART_ID_LENGTH} characters.`,
-      { details: { field: 'cartId' } },
-    );
+  const invalid = (message: string) =>
+    new ValidationError(ErrorCode.INVALID_CART_ID, message, { details: { field: 'cartId' } });
+  if (typeof value !== 'string') {
+    throw invalid(`Cart id must be a string, not ${describeType(value)}.`);
+  }
+  if (value.length === 0) throw invalid('Cart id must not be empty.');
+  if (value.length > MAX_CART_ID_LENGTH) {
+    throw invalid(`Cart id must be at most ${MAX_CART_ID_LENGTH} characters, not ${value.length}.`);
   }
   if (CONTROL_CHARACTERS.test(value) || LONE_SURROGATE.test(value)) {
-    throw new ValidationError(
-      ErrorCode.INVALID_CART_ID,
-      'Cart id must be valid Unicode without control characters.',
-      { details: { field: 'cartId' } },
-    );
+    throw invalid('Cart id must be valid Unicode without control characters.');
   }
   return value;
 }
 
+/** `the number 1.5`, `null`, `an object`... for messages about a value of the wrong type. */
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'number':
+      return `the number ${String(value)}`;
+    case 'bigint':
+      return `the bigint ${String(value)}`;
+    case 'boolean':
+      return `the boolean ${String(value)}`;
+    case 'object':
+      return 'an object';
+    case 'undefined':
+      return 'undefined';
+    default:
+      return `a ${typeof value}`;
+  }
+}
+
 /**
- * Validates and normalises an item name: a string, trimmed, NFC-normalised,
- * non-empty, at most `maxNameLength` characters, well-formed Unicode (no lone
- * surrogates), no control characters.
+ * Validates and normalises an item name, so that names that look the same are the
+ * same line: Unicode NFC; invisible characters removed (format characters, Unicode
+ * category Cf — zero-width space, zero-width joiner and non-joiner, bidi marks, soft
+ * hyphen, BOM — and the other default-ignorable code points such as variation
+ * selectors); space separators (no-break space, thin space...) made plain spaces;
+ * then trimmed. The result must be non-empty, at most `maxNameLength` characters,
+ * well-formed Unicode (no lone surrogates) and free of control characters.
  * Throws `INVALID_ITEM_NAME`.
  */
 export function parseItemName(value: unknown, limits: CartLimits): string {
-  if (typeof value !== 'string') {
-    throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must be a string.', {
-      details: { field: 'name' },
+  const invalid = (message: string, details: Record<string, unknown> = {}) =>
+    new ValidationError(ErrorCode.INVALID_ITEM_NAME, message, {
+      details: { field: 'name', ...details },
     });
-  }
-  if (LONE_SURROGATE.test(value)) {
-    throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must be valid Unicode.', {
-      details: { field: 'name' },
-    });
-  }
-  const name = value.normalize('NFC').trim();
+  if (typeof value !== 'string') throw invalid('Item name must be a string.');
+  if (LONE_SURROGATE.test(value)) throw invalid('Item name must be valid Unicode.');
+  const visible = value.normalize('NFC').replace(INVISIBLE, '');
+  const name = visible.replace(SPACE_SEPARATOR, ' ').trim();
   if (name.length === 0) {
-    throw new ValidationError(ErrorCode.INVALID_ITEM_NAME, 'Item name must not be empty.', {
-      details: { field: 'name' },
-    });
+    throw invalid(
+      value.trim().length === 0
+        ? 'Item name must not be empty.'
+        : 'Item name must contain a visible character.',
+    );
   }
   if ([...name].length > limits.maxNameLength) {
-    throw new ValidationError(
-      ErrorCode.INVALID_ITEM_NAME,
-      `Item name must be at most ${limits.maxNameLength} characters.`,
-      { details: { field: 'name', maxLength: limits.maxNameLength } },
-    );
+    throw invalid(`Item name must be at most ${limits.maxNameLength} characters.`, {
+      maxLength: limits.maxNameLength,
+    });
   }
   if (CONTROL_CHARACTERS.test(name)) {
-    throw new ValidationError(
-      ErrorCode.INVALID_ITEM_NAME,
-      'Item name must not contain control characters.',
-      {
-        details: { field: 'name' },
-      },
-    );
+    throw invalid('Item name must not contain control characters.');
   }
   return name;
 }

@@ -5,7 +5,7 @@
 export const ErrorCode = {
   /** The cart id is not a non-empty string of allowed length and characters. */
   INVALID_CART_ID: 'INVALID_CART_ID',
-  /** The item name is missing, not a string, blank, too long or has control characters. */
+  /** The item name is missing, not a string, blank, only invisible characters, too long or has control characters. */
   INVALID_ITEM_NAME: 'INVALID_ITEM_NAME',
   /** The quantity is not a positive safe integer. */
   INVALID_QUANTITY: 'INVALID_QUANTITY',

@@ -200,7 +200,21 @@ export class CartService {
           : { line: fresh, tasks: [] };
         return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
       }
-      const total = parseQuantity(existing.quantity + quantity, this.#limits);
+      const total = existing.quantity + quantity;
+      if (total > this.#limits.maxQuantity) {
+        throw new ValidationError(
+          ErrorCode.QUANTITY_LIMIT_EXCEEDED,
+          `Quantity must be at most ${this.#limits.maxQuantity}: "${name}" has ${existing.quantity}, and adding ${quantity} would make ${total}.`,
+          {
+            details: {
+              field: 'quantity',
+              maxQuantity: this.#limits.maxQuantity,
+              currentQuantity: existing.quantity,
+              resultingQuantity: total,
+            },
+          },
+        );
+      }
       const change = afterQuantityChange(
         existing,
         { ...existing, quantity: total, updatedAt: now },

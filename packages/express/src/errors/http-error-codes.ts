@@ -5,8 +5,10 @@
 export const HttpErrorCode = {
   /** The request body is not valid JSON (or not a JSON object or array). */
   MALFORMED_JSON: 'MALFORMED_JSON',
-  /** A body route received something other than `application/json`, or no body. */
+  /** A body route received something other than JSON, or JSON in another charset than UTF-8. */
   UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  /** A body route received no body (or an empty one). */
+  MISSING_BODY: 'MISSING_BODY',
   /** The request body is larger than the configured `bodyLimit`. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   /** The JSON body is not an object of the expected shape. */

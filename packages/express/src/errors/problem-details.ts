@@ -76,13 +76,17 @@ function describeCartError(error: CartError): ProblemResponse {
   const extensions = error.details;
   switch (error.kind) {
     case 'validation': {
-      // One shape for every 400 about the body: core's field errors get `errors[]` too.
+      // One shape for every refusal of a body field: `errors[]`, one entry per pointer,
+      // and no other members (what the rules said is in the sentences). Core errors
+      // about `name` / `quantity` come from the body (the router refuses bad path
+      // names itself), so they point at it.
       const field = extensions.field;
-      const errors =
-        extensions.errors === undefined && (field === 'name' || field === 'quantity')
-          ? { errors: [{ pointer: `/${field}`, code: error.code, detail: error.message }] }
-          : {};
-      return problem(400, error.code, error.message, {}, { ...extensions, ...errors });
+      const errors = Array.isArray(extensions.errors)
+        ? extensions.errors
+        : field === 'name' || field === 'quantity'
+          ? [{ pointer: `/${field}`, code: error.code, detail: error.message }]
+          : undefined;
+      return problem(400, error.code, error.message, {}, errors === undefined ? {} : { errors });
     }
     case 'not-found':
       return problem(404, error.code, error.message, {}, extensions);
@@ -126,17 +130,43 @@ function describeLibraryError(error: unknown): ProblemResponse | undefined {
         limit === undefined ? {} : { limit },
       );
     }
-    case 'encoding.unsupported':
     case 'charset.unsupported':
-      return problem(415, HttpErrorCode.UNSUPPORTED_MEDIA_TYPE, String(e.message));
-    default:
       return problem(
-        status,
-        status === 400 ? HttpErrorCode.BAD_REQUEST : codeOfStatus(status),
-        typeof e.message === 'string' && e.message.length > 0
-          ? e.message
-          : (STATUS_CODES[status] ?? 'Bad request'),
+        415,
+        HttpErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        'The request body must be JSON in UTF-8; send Content-Type: application/json without another charset.',
       );
+    case 'encoding.unsupported':
+      return problem(
+        415,
+        HttpErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        'Content-Encoding must be identity, gzip, deflate or br.',
+      );
+    case 'request.aborted':
+      return problem(
+        400,
+        HttpErrorCode.BAD_REQUEST,
+        'The request body ended before it was complete.',
+      );
+    case 'request.size.invalid':
+      return problem(
+        400,
+        HttpErrorCode.BAD_REQUEST,
+        'The request body does not match its Content-Length.',
+      );
+    default:
+      // Never a library's own text (a zlib message, say): our sentence for the status.
+      return status === 400
+        ? problem(
+            400,
+            HttpErrorCode.BAD_REQUEST,
+            'The request body could not be read; check that it matches its Content-Encoding.',
+          )
+        : problem(
+            status,
+            codeOfStatus(status),
+            `The request was refused (${STATUS_CODES[status] ?? status}).`,
+          );
   }
 }
 

@@ -29,9 +29,18 @@ export interface JsonBodyReader {
 
 /** Creates a {@link JsonBodyReader} that accepts bodies of at most `limit` bytes. */
 export function createJsonBodyReader(limit: number): JsonBodyReader {
-  const parse = express.json({ limit, strict: false, type: () => true });
+  const parse = express.json({
+    limit,
+    strict: false,
+    type: () => true,
+    // Runs on the raw bytes, before parsing: an empty body is missing, not `{}`.
+    verify: (_req, _res, buffer) => {
+      if (buffer.length === 0) throw missingBody();
+    },
+  });
   return {
     async read(req, res, schema, mediaTypes) {
+      if (!hasBody(req)) throw missingBody();
       if (!req.is([...mediaTypes])) {
         throw new HttpProblem(
           415,
@@ -55,6 +64,21 @@ export function createJsonBodyReader(limit: number): JsonBodyReader {
   };
 }
 
+/** Whether the request announces a body of at least one byte (chunked bodies are checked once read). */
+function hasBody(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) > 0;
+}
+
+function missingBody(): HttpProblem {
+  return new HttpProblem(
+    400,
+    HttpErrorCode.MISSING_BODY,
+    'The request body is missing; send a JSON object.',
+  );
+}
+
 const FIELD_CODES: Readonly<Record<string, string>> = {
   name: ErrorCode.INVALID_ITEM_NAME,
   quantity: ErrorCode.INVALID_QUANTITY,
@@ -66,9 +90,16 @@ interface BodyIssue {
   readonly detail: string;
 }
 
-/** Turns zod issues into a core `ValidationError` whose code is the first issue's. */
+/**
+ * Turns zod issues into a core `ValidationError` whose code and detail are the first
+ * issue's. `errors` has one entry per pointer (the first problem found there).
+ */
 function toValidationError(error: z.ZodError): ValidationError {
-  const issues = error.issues.flatMap(toBodyIssues);
+  const byPointer = new Map<string, BodyIssue>();
+  for (const issue of error.issues.flatMap(toBodyIssues)) {
+    if (!byPointer.has(issue.pointer)) byPointer.set(issue.pointer, issue);
+  }
+  const issues = [...byPointer.values()];
   const first = issues[0] ?? {
     pointer: '',
     code: HttpErrorCode.INVALID_BODY,
@@ -85,7 +116,7 @@ function toBodyIssues(issue: z.core.$ZodIssue): BodyIssue[] {
     return issue.keys.map((key) => ({
       pointer: pointerOf([...issue.path, key]),
       code: HttpErrorCode.UNKNOWN_PROPERTY,
-      detail: `Unknown property ${JSON.stringify(key)}.`,
+      detail: `Property ${JSON.stringify(key)} is not allowed here.`,
     }));
   }
   const field = issue.path[0];
@@ -96,6 +127,7 @@ function toBodyIssues(issue: z.core.$ZodIssue): BodyIssue[] {
       code = ErrorCode.QUANTITY_LIMIT_EXCEEDED;
     }
   }
+  if (issue.code === 'custom' && typeof issue.params?.code === 'string') code = issue.params.code;
   return [{ pointer: pointerOf(issue.path), code, detail: issue.message }];
 }
 

@@ -126,7 +126,8 @@ function problemResponses(): OpenApiObject {
     BadRequest: problem(
       'Invalid input: `INVALID_ITEM_NAME`, `INVALID_QUANTITY`, `QUANTITY_LIMIT_EXCEEDED`, ' +
         '`CART_LINE_LIMIT_EXCEEDED`, `UNKNOWN_PROPERTY`, `INVALID_BODY`, `MALFORMED_JSON`, ' +
-        '`MALFORMED_URI`, `INVALID_PRECONDITION`, `INVALID_IDEMPOTENCY_KEY`, `INVALID_CART_ID`.',
+        '`MALFORMED_URI`, `INVALID_PRECONDITION`, `INVALID_IDEMPOTENCY_KEY`, `INVALID_CART_ID`, ' +
+        '`MISSING_BODY`. A refused body field lists every problem in `errors`, one per pointer.',
     ),
     Unauthenticated: problem('`UNAUTHENTICATED`: the request has no identity the app accepts.', {
       'WWW-Authenticate': { required: true, schema: { type: 'string' } },
@@ -139,7 +140,7 @@ function problemResponses(): OpenApiObject {
     ),
     PreconditionFailed: problem('`VERSION_MISMATCH`: the cart is not at the `If-Match` version.'),
     PayloadTooLarge: problem('`PAYLOAD_TOO_LARGE`: the body exceeds the configured limit.'),
-    UnsupportedMediaType: problem('`UNSUPPORTED_MEDIA_TYPE`: the body must be JSON.', {
+    UnsupportedMediaType: problem('`UNSUPPORTED_MEDIA_TYPE`: the body must be JSON in UTF-8.', {
       'Accept-Post': { schema: { type: 'string' } },
       'Accept-Patch': { schema: { type: 'string' } },
     }),
