@@ -63,12 +63,11 @@ export function createApp(deps: AppDependencies): Express {
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
+      // A client's mistake (4xx) is routine, not a warning: at `info` like any other
+      // request, so a flood of bad requests cannot fill the logs with warnings. 5xx and
+      // failed requests are errors.
       customLogLevel: (_req, res, error) =>
-        error !== undefined || res.statusCode >= 500
-          ? 'error'
-          : res.statusCode >= 400
-            ? 'warn'
-            : 'info',
+        error !== undefined || res.statusCode >= 500 ? 'error' : 'info',
     }),
   );
   app.use(helmet());

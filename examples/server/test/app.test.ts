@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
-import { createCart } from '@cartkit/core';
-import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { type CreateCartOptions, createCart, MemoryCartStorage } from '@cartkit/core';
+import { type Logger as PinoLogger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { readConfig } from '../src/config.js';
@@ -10,12 +11,15 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-async function serve(ready: { value: boolean }) {
-  const cart = await createCart();
+async function serve(
+  ready: { value: boolean },
+  options: { logger?: PinoLogger; cart?: CreateCartOptions } = {},
+) {
+  const cart = await createCart(options.cart);
   const app = createApp({
     service: cart.service,
     storage: cart.storage,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     cartIdentity: 'shared',
     rateLimitPerMinute: 0,
     isReady: () => ready.value,
@@ -55,6 +59,56 @@ describe('example app', () => {
     const res = await fetch(`${url}/items`);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-powered-by')).toBeNull();
+  });
+});
+
+describe('request logs', () => {
+  /** A pino logger at `trace` whose lines are kept. */
+  function capturingLogger() {
+    const lines: Array<{ level: number; msg: string; res?: { statusCode: number } }> = [];
+    const stream = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const logger: PinoLogger = pino({ level: 'trace' }, stream);
+    return { logger, lines };
+  }
+  const levelOf = (
+    lines: ReturnType<typeof capturingLogger>['lines'],
+    status: number,
+  ): number | undefined =>
+    lines.find((l) => l.msg?.startsWith('request') && l.res?.statusCode === status)?.level;
+
+  it('logs a client mistake (4xx) at info, not warn; a server failure (5xx) at error', async () => {
+    const { logger, lines } = capturingLogger();
+    class FailingStorage extends MemoryCartStorage {
+      override async getCart(cartId: string) {
+        if (cartId === 'default') throw new Error('disk on fire');
+        return super.getCart(cartId);
+      }
+    }
+    const url = await serve({ value: true }, { logger });
+    const bad = await fetch(`${url}/items`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"name":""}',
+    });
+    expect(bad.status).toBe(400);
+    expect((await fetch(`${url}/nowhere`)).status).toBe(404);
+    expect(levelOf(lines, 400)).toBe(30);
+    expect(levelOf(lines, 404)).toBe(30);
+    expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+
+    const failing = capturingLogger();
+    const brokenUrl = await serve(
+      { value: true },
+      { logger: failing.logger, cart: { storage: new FailingStorage() } },
+    );
+    const broken = await fetch(`${brokenUrl}/items`);
+    expect(broken.status).toBeGreaterThanOrEqual(500);
+    expect(levelOf(failing.lines, broken.status)).toBe(50);
   });
 });
 
