@@ -21,7 +21,18 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   if (!existsSync(entry)) throw new Error('examples/server is not built: run `pnpm build` first');
   const child = spawn(process.execPath, [entry], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      // The test's fetch closes idle keep-alive connections after ~4 s; a server that
+      // closed them first (its default is 5 s) races a reused connection on a loaded
+      // machine ("other side closed"). Keep the server's keep-alive longer than the
+      // client's, as docs/operations.md advises behind a load balancer.
+      KEEP_ALIVE_TIMEOUT_MS: '65000',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
