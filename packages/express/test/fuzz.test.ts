@@ -189,5 +189,5 @@ describe('fuzzing the API', () => {
     }
     const alive = await api.get('/items');
     expect(alive.status).toBe(200);
-  });
+  }, 120_000); // 3,000 real HTTP round trips: a work budget like the e2e fuzz's, not a timing claim
 });
