@@ -1,5 +1,6 @@
 import { KeyedMutex, type Logger } from '@cartkit/core';
-import KeyvSqlite from '@keyv/sqlite';
+import type KeyvSqlite from '@keyv/sqlite';
+import { loadKeyvSqlite } from './driver.js';
 import { isLockContention } from './sqlite-errors.js';
 
 /** One result row. */
@@ -56,9 +57,12 @@ export class SqliteConnection {
   /**
    * Opens the connection and creates the key/value table if needed. Rejects with
    * the driver's error (the caller maps it); a failed connection holds no lock.
+   * The driver itself is loaded here, not at import: a missing sqlite3 binding
+   * rejects with `STORAGE_UNAVAILABLE` saying how to fix it.
    */
   static async connect(options: ConnectOptions): Promise<SqliteConnection> {
-    const store = new KeyvSqlite({
+    const KeyvSqliteStore = await loadKeyvSqlite(options.location);
+    const store = new KeyvSqliteStore({
       uri: `sqlite://${options.location}`,
       table: options.table,
       keySize: KEY_SIZE,
