@@ -29,10 +29,10 @@ export interface ClaimedTask {
  * at-least-once: a holder that dies loses its lease and the task is claimed again
  * (with a higher attempt number).
  *
- * Contract (checked by `outboxContractSuite` in `@cartkit/testing`): claims are
- * atomic (two owners — in one process or several sharing the database — never
- * hold the same task at once), due tasks come out oldest first, `complete` and
- * `release` only act for the current holder.
+ * Contract (checked by the outbox part of `storageContractSuite` in
+ * `@cartkit/testing`): claims are atomic (two owners — in one process or several
+ * sharing the database — never hold the same task at once), due tasks come out
+ * oldest first, `complete` and `release` only act for the current holder.
  */
 export interface Outbox {
   /**
