@@ -8,10 +8,13 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 export const rootManifest = readJson(join(root, 'package.json'));
 
-/** `https://github.com/owner/name`, from the root manifest's `repository.url`. */
-export const repoUrl = String(rootManifest.repository?.url ?? '')
-  .replace(/^git\+/, '')
-  .replace(/\.git$/, '');
+/** `https://github.com/owner/name`, from a root manifest's `repository.url`. */
+export function repoUrlOf(manifest) {
+  return String(manifest.repository?.url ?? '')
+    .replace(/^git\+/, '')
+    .replace(/\.git$/, '');
+}
+export const repoUrl = repoUrlOf(rootManifest);
 
 export function readJson(path) {
   return JSON.parse(readFileSync(path, 'utf8'));
@@ -21,8 +24,8 @@ export function readJson(path) {
  * Every folder under `packages/` with a package.json, in name order. `private`
  * packages are returned too (callers skip them), so nothing is silently missed.
  */
-export function workspacePackages() {
-  const base = join(root, 'packages');
+export function workspacePackages(rootDir = root) {
+  const base = join(rootDir, 'packages');
   return readdirSync(base, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && existsSync(join(base, entry.name, 'package.json')))
     .map((entry) => {
@@ -37,8 +40,8 @@ export function workspacePackages() {
     .sort((a, b) => a.manifest.name.localeCompare(b.manifest.name));
 }
 
-export function publishablePackages() {
-  return workspacePackages().filter((pkg) => pkg.manifest.private !== true);
+export function publishablePackages(rootDir = root) {
+  return workspacePackages(rootDir).filter((pkg) => pkg.manifest.private !== true);
 }
 
 /** Runs a command, inheriting output; throws with the command line on failure. */
