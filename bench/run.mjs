@@ -199,7 +199,7 @@ async function release(kind, s) {
 
 async function stopServer(kind, s) {
   const mem = s.memory();
-  if (mem !== undefined && kind.startsWith('cartkit')) memory.push({ server: s.name, ...mem });
+  if (mem !== undefined) memory.push({ server: s.name, kind, ...mem });
   await s.stop();
 }
 
@@ -624,14 +624,27 @@ function derive(list) {
       }
     }
   }
-  const rss = memory.length > 0 ? Math.max(...memory.map((m) => m.peakRss)) : undefined;
-  if (rss !== undefined) {
+  const peak = (prefix) => {
+    const of = memory.filter((m) => m.kind.startsWith(prefix));
+    return of.length > 0
+      ? { mb: Math.max(...of.map((m) => m.peakRss)) / 2 ** 20, n: of.length }
+      : undefined;
+  };
+  const cartkitRss = peak('cartkit');
+  const expressRss = peak('express');
+  if (cartkitRss !== undefined) {
     list.push({
       group: 'Memory during the HTTP runs',
-      subject: `cartkit servers: highest peak RSS (of ${memory.length})`,
+      subject: `cartkit servers: highest peak RSS (of ${cartkitRss.n})`,
       kind: 'cartkit',
-      value: rss / 2 ** 20,
+      value: cartkitRss.mb,
       unit: 'MB',
+      ...(expressRss === undefined
+        ? {}
+        : {
+            ratio: cartkitRss.mb / expressRss.mb,
+            ratioText: `bare express 5: ${expressRss.mb.toFixed(0)} MB`,
+          }),
       target: { max: 150, unit: 'MB', text: '< 150 MB' },
     });
   }

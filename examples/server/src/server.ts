@@ -39,7 +39,13 @@ export interface RunningServer {
 
 /** Starts the example server with `config`. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
-  const logger = pino({ level: config.logLevel, base: { service: 'cartkit-example' } });
+  // Asynchronous writes (sonic-boom): a log line does not block the request that
+  // logs it; lines written while one write is in flight go out together, and
+  // whatever is pending is flushed when the process exits.
+  const logger = pino(
+    { level: config.logLevel, base: { service: 'cartkit-example' } },
+    pino.destination({ sync: false }),
+  );
 
   let demo: Awaited<ReturnType<typeof startFakeReservationService>> | undefined;
   let reservationUrl = config.reservationUrl;

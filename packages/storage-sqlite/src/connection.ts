@@ -29,28 +29,44 @@ const KEY_SIZE = 1024;
 const CONNECTION = 'connection';
 
 /**
- * The one sqlite3 connection of a storage, opened by `@keyv/sqlite`, made safe to
+ * The sqlite3 connections of a storage, opened by `@keyv/sqlite`, made safe to
  * share between concurrent callers.
  *
  * sqlite3 gives a process a single connection per database handle, and a
  * transaction belongs to the connection, not to the caller that opened it. So every
- * statement runs through an in-process FIFO lock: nothing can slip between the
- * `BEGIN IMMEDIATE` and `COMMIT` of a transaction. Other processes on the same file
- * are kept out by SQLite's own file locks; when one holds the write lock, a
- * statement waits up to the busy timeout, and an operation that still meets
- * `SQLITE_BUSY`/`SQLITE_LOCKED` is rolled back and retried a bounded number of
- * times with jittered pauses.
+ * statement on the writing connection runs through an in-process FIFO lock: nothing
+ * can slip between the `BEGIN IMMEDIATE` and `COMMIT` of a transaction. Other
+ * processes on the same file are kept out by SQLite's own file locks; when one holds
+ * the write lock, a statement waits up to the busy timeout, and an operation that
+ * still meets `SQLITE_BUSY`/`SQLITE_LOCKED` is rolled back and retried a bounded
+ * number of times with jittered pauses.
+ *
+ * A database file also gets a second connection for plain reads ({@link read}),
+ * outside any transaction: reads run side by side, without waiting for each other or
+ * for the writer's transactions. In WAL mode each such read sees the last commit of
+ * every process as of its start — what the writer committed before the read was
+ * issued included — and never a transaction in progress. `:memory:` has one
+ * connection (a second one would open another, empty database).
  */
 export class SqliteConnection {
-  /** The @keyv/sqlite store that owns the connection and the key/value table. */
+  /** The @keyv/sqlite store that owns the writing connection and the key/value table. */
   readonly store: KeyvSqlite;
   readonly #query: Query;
+  readonly #reader: KeyvSqlite | undefined;
+  readonly #readQuery: Query | undefined;
   readonly #logger: Logger;
   readonly #mutex = new KeyedMutex();
+  /** Reads in flight on the reading connection (close waits for them). */
+  readonly #reads = new Set<Promise<unknown>>();
 
-  private constructor(store: KeyvSqlite, logger: Logger) {
+  private constructor(store: KeyvSqlite, reader: KeyvSqlite | undefined, logger: Logger) {
     this.store = store;
     this.#query = (sql, ...params) => store.query(sql, ...params) as Promise<Row[]>;
+    this.#reader = reader;
+    this.#readQuery =
+      reader === undefined
+        ? undefined
+        : (sql, ...params) => reader.query(sql, ...params) as Promise<Row[]>;
     this.#logger = logger;
   }
 
@@ -62,21 +78,50 @@ export class SqliteConnection {
    */
   static async connect(options: ConnectOptions): Promise<SqliteConnection> {
     const KeyvSqliteStore = await loadKeyvSqlite(options.location);
-    const store = new KeyvSqliteStore({
-      uri: `sqlite://${options.location}`,
-      table: options.table,
-      keySize: KEY_SIZE,
-      busyTimeout: options.busyTimeoutMs,
-    });
-    // @keyv/sqlite emits connection failures as 'error' events besides rejecting
-    // its queries; without a listener the emit itself would throw.
-    store.on('error', (error: unknown) => {
-      options.logger.debug({ err: error, path: options.location }, 'sqlite connection error');
-    });
-    const connection = new SqliteConnection(store, options.logger);
+    const open = () => {
+      const store = new KeyvSqliteStore({
+        uri: `sqlite://${options.location}`,
+        table: options.table,
+        keySize: KEY_SIZE,
+        busyTimeout: options.busyTimeoutMs,
+      });
+      // @keyv/sqlite emits connection failures as 'error' events besides rejecting
+      // its queries; without a listener the emit itself would throw.
+      store.on('error', (error: unknown) => {
+        options.logger.debug({ err: error, path: options.location }, 'sqlite connection error');
+      });
+      return store;
+    };
+    const store = open();
     // The first query waits for the connection and the key/value table.
-    await connection.#query('SELECT 1');
-    return connection;
+    await store.query('SELECT 1');
+    if (options.location === ':memory:')
+      return new SqliteConnection(store, undefined, options.logger);
+    const reader = open();
+    try {
+      await reader.query('SELECT 1');
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      await reader.close().catch(() => undefined);
+      throw error;
+    }
+    return new SqliteConnection(store, reader, options.logger);
+  }
+
+  /**
+   * Runs `work` on the reading connection, outside any transaction, alongside other
+   * reads (on `:memory:`, alone on the one connection). For plain reads only: each
+   * statement sees the latest commit as of its start. Retried as a whole while
+   * another process holds a lock.
+   */
+  read<T>(label: string, work: (query: Query) => Promise<T>): Promise<T> {
+    const query = this.#readQuery;
+    if (query === undefined) return this.exclusive(label, work);
+    const reading = this.#withLockRetry(label, () => work(query));
+    this.#reads.add(reading);
+    const done = () => this.#reads.delete(reading);
+    reading.then(done, done);
+    return reading;
   }
 
   /**
@@ -109,9 +154,13 @@ export class SqliteConnection {
     );
   }
 
-  /** Waits for queued work, then closes the connection. */
+  /** Waits for queued work and reads in flight, then closes the connections. */
   close(): Promise<void> {
-    return this.#mutex.run(CONNECTION, () => this.store.close());
+    return this.#mutex.run(CONNECTION, async () => {
+      await Promise.allSettled([...this.#reads]);
+      await this.#reader?.close();
+      await this.store.close();
+    });
   }
 
   async #withLockRetry<T>(label: string, attempt: () => Promise<T>): Promise<T> {

@@ -104,6 +104,18 @@ const validators: { [T in DocumentType]: Validator<T> } = {
 };
 
 /**
+ * Where keyv's value format differs from plain JSON. keyv's serializer marks its own
+ * encodings with a leading `:` (`:base64:` for buffers) and so escapes every string
+ * that starts with `:` by doubling it; its deserializer undoes that with a reviver,
+ * which makes parsing several times slower than `JSON.parse`. In JSON text a string
+ * that starts with `:` shows as `":` right after the `:`, `,` or `[` (and optional
+ * whitespace) that precedes a value or key — a quote inside a string is always
+ * escaped. Text without that pattern means the same in both formats, so it takes
+ * plain JSON; anything else (or a false alarm) goes through keyv's own functions.
+ */
+const KEYV_ESCAPED = /(?:^|[:,[])[ \t\n\r]*":/;
+
+/**
  * Turns domain objects into stored values and back.
  *
  * A stored value is a standard keyv entry (keyv's serializer, `{ value }` with no
@@ -122,10 +134,13 @@ export class DocumentCodec {
     this.#deserialize = deserialize;
   }
 
-  /** The stored value of a document. */
+  /** The stored value of a document: keyv's format, byte for byte. */
   async encode<T extends DocumentType>(type: T, data: DocumentTypes[T]): Promise<string> {
-    const envelope: Envelope = { schema: DOCUMENT_SCHEMA, type, data };
-    return this.#serialize({ value: envelope });
+    const entry = { value: { schema: DOCUMENT_SCHEMA, type, data } satisfies Envelope };
+    // Documents are plain JSON data (no buffers): where no string starts with `:`,
+    // keyv's serializer writes exactly what JSON.stringify does.
+    const text = JSON.stringify(entry);
+    return KEYV_ESCAPED.test(text) ? this.#serialize(entry) : text;
   }
 
   /**
@@ -144,7 +159,7 @@ export class DocumentCodec {
     }
     let entry: unknown;
     try {
-      entry = await this.#deserialize(stored);
+      entry = KEYV_ESCAPED.test(stored) ? await this.#deserialize(stored) : JSON.parse(stored);
     } catch (error) {
       throw corrupt(key, 'is not valid JSON', error);
     }

@@ -261,7 +261,7 @@ export class SqliteCartStorage implements CartStorage {
   async #read<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
     this.#assertOpen();
     try {
-      return await this.#connection.exclusive(operation, work);
+      return await this.#connection.read(operation, work);
     } catch (error) {
       throw toOperationError(error, operation, this.path);
     }
