@@ -147,7 +147,7 @@ export class SqliteCartStorage implements CartStorage {
   async claim(options: ClaimOptions): Promise<ClaimedTask[]> {
     const { owner, leaseMs } = options;
     const limit = Math.max(0, Math.trunc(options.limit));
-    const rows = await this.#read('claim', async (query) => {
+    const rows = await this.#write('claim', async (query) => {
       const now = this.#clock.now();
       // A cheap read first: polling an empty outbox never takes the write lock.
       const [due] = await query(this.#sql.anyDue, now);
@@ -171,12 +171,12 @@ export class SqliteCartStorage implements CartStorage {
   }
 
   async complete(taskId: string, owner: string): Promise<boolean> {
-    const rows = await this.#read('complete', (query) => query(this.#sql.complete, taskId, owner));
+    const rows = await this.#write('complete', (query) => query(this.#sql.complete, taskId, owner));
     return rows.length > 0;
   }
 
   async release(taskId: string, owner: string, availableAt: number): Promise<boolean> {
-    const rows = await this.#read('release', (query) =>
+    const rows = await this.#write('release', (query) =>
       query(this.#sql.release, taskId, owner, availableAt),
     );
     return rows.length > 0;
@@ -255,13 +255,24 @@ export class SqliteCartStorage implements CartStorage {
     }
   }
 
-  // #read and #transaction are called before a method's first `await`: a call takes
+  // #read, #write and #transaction are called before a method's first `await`: a call takes
   // its place in the connection's queue when it is made, so `close()` waits for it.
 
+  /** Plain reads: on the reading connection, beside other reads and the writer's transactions. */
   async #read<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
     this.#assertOpen();
     try {
       return await this.#connection.read(operation, work);
+    } catch (error) {
+      throw toOperationError(error, operation, this.path);
+    }
+  }
+
+  /** Single-statement writes (autocommit): on the writing connection, in its queue. */
+  async #write<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
+    this.#assertOpen();
+    try {
+      return await this.#connection.exclusive(operation, work);
     } catch (error) {
       throw toOperationError(error, operation, this.path);
     }
