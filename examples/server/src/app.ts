@@ -20,6 +20,8 @@ export interface AppDependencies {
   readonly logger: PinoLogger;
   readonly cartIdentity: CartIdentity;
   readonly rateLimitPerMinute: number;
+  /** How long a request holds its `Idempotency-Key` before a retry may take it over. */
+  readonly idempotencyLeaseMs?: number;
   /** False once shutdown has begun: readiness answers 503. */
   readonly isReady: () => boolean;
 }
@@ -94,6 +96,9 @@ export function createApp(deps: AppDependencies): Express {
       service: deps.service,
       storage: deps.storage,
       logger: deps.logger,
+      ...(deps.idempotencyLeaseMs === undefined
+        ? {}
+        : { idempotencyLeaseMs: deps.idempotencyLeaseMs }),
       ...(deps.cartIdentity === 'header' ? { resolveCartId: cartFromHeader } : {}),
       openApi: { title: 'cartkit example server' },
     }),

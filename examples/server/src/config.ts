@@ -37,6 +37,11 @@ export interface ServerConfig {
   readonly keepAliveTimeoutMs: number;
   /** `DEMO_RESERVATION_LATENCY_MS`: latency of the demo reservation service (default 200). */
   readonly demoLatencyMs: number;
+  /**
+   * `IDEMPOTENCY_LEASE_MS`: how long a request holds its `Idempotency-Key` before a
+   * retry may take it over (default 30 000, the router's default).
+   */
+  readonly idempotencyLeaseMs: number;
 }
 
 const integer = (name: string, min: number, max: number, fallback: number) =>
@@ -71,6 +76,7 @@ const schema = z.object({
   HEADERS_TIMEOUT_MS: integer('HEADERS_TIMEOUT_MS', 1, 3_600_000, 10_000),
   KEEP_ALIVE_TIMEOUT_MS: integer('KEEP_ALIVE_TIMEOUT_MS', 0, 3_600_000, 5_000),
   DEMO_RESERVATION_LATENCY_MS: integer('DEMO_RESERVATION_LATENCY_MS', 0, 60_000, 200),
+  IDEMPOTENCY_LEASE_MS: integer('IDEMPOTENCY_LEASE_MS', 1, 3_600_000, 30_000),
 });
 
 /** Thrown when the environment holds an invalid setting. */
@@ -111,6 +117,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     headersTimeoutMs: c.HEADERS_TIMEOUT_MS,
     keepAliveTimeoutMs: c.KEEP_ALIVE_TIMEOUT_MS,
     demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
+    idempotencyLeaseMs: c.IDEMPOTENCY_LEASE_MS,
   };
 }
 

@@ -77,6 +77,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     logger,
     cartIdentity: config.cartIdentity,
     rateLimitPerMinute: config.rateLimitPerMinute,
+    idempotencyLeaseMs: config.idempotencyLeaseMs,
     isReady: () => ready,
   });
   const server = createServer(

@@ -129,6 +129,7 @@ describe('configuration', () => {
       headersTimeoutMs: 10_000,
       keepAliveTimeoutMs: 5_000,
       demoLatencyMs: 200,
+      idempotencyLeaseMs: 30_000,
     });
   });
 

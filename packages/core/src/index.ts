@@ -30,6 +30,11 @@ export { newTask, type ReservationTask, type ReservationTaskKind } from './domai
 export * from './errors/index.js';
 export { MemoryCartStorage, type MemoryCartStorageOptions } from './memory/memory-cart-storage.js';
 export {
+  canTakeOverClaim,
+  MemoryIdempotencyStore,
+  type MemoryIdempotencyStoreOptions,
+} from './memory/memory-idempotency-store.js';
+export {
   type HeldReservation,
   MemoryReserver,
   type MemoryReserverOptions,
@@ -50,6 +55,7 @@ export {
   type CartMutation,
   CartRepository,
   type CartRepositoryOptions,
+  type MutateOptions,
   type MutationResult,
 } from './service/cart-repository.js';
 export {

@@ -31,7 +31,6 @@ export {
 } from './http/media-types.js';
 export type { HttpResult } from './http/respond.js';
 export { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency/idempotency-key.js';
-export type { IdempotencyStore } from './idempotency/idempotency-store.js';
 export { REPLAYED_HEADER } from './idempotency/idempotent-requests.js';
 export {
   buildOpenApiDocument,
@@ -42,6 +41,7 @@ export {
   type CartRouterOptions,
   type CartServiceApi,
   DEFAULT_BODY_LIMIT,
+  DEFAULT_IDEMPOTENCY_LEASE_MS,
   DEFAULT_IDEMPOTENCY_TTL_MS,
   type OpenApiInfoOptions,
 } from './options.js';

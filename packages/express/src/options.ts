@@ -2,11 +2,11 @@ import {
   type CartService,
   type Clock,
   ConfigurationError,
+  type IdempotencyStore,
   type Logger,
   systemClock,
 } from '@cartkit/core';
 import { type ResolveCartId, sharedCart } from './cart-resolution.js';
-import type { IdempotencyStore } from './idempotency/idempotency-store.js';
 import {
   checkChallenge,
   checkLogger,
@@ -42,17 +42,27 @@ export interface CartRouterOptions {
   /** The built cart service (e.g. `createCart(...).service`, or resolved from a container). */
   readonly service: CartServiceApi;
   /**
-   * Where `Idempotency-Key` records live: the service's `CartStorage` (any
-   * storage port has the idempotency-record methods), so every process sharing
-   * the carts shares the keys.
+   * The `CartStorage` the service writes to. Its `idempotency` store keeps the
+   * `Idempotency-Key` records, so every process sharing the carts shares the keys,
+   * and a write's answer is recorded in the same atomic write as the change.
    */
-  readonly storage: IdempotencyStore;
+  readonly storage: { readonly idempotency?: IdempotencyStore | undefined };
   /** Which cart a request acts on. Default: one shared cart, `default`. */
   readonly resolveCartId?: ResolveCartId;
   /** Largest accepted request body, in bytes. Default 16 KiB (16,384). */
   readonly bodyLimit?: number;
   /** How long an `Idempotency-Key` is remembered, in milliseconds. Default 24 h. */
   readonly idempotencyTtlMs?: number;
+  /**
+   * How long a request holds its `Idempotency-Key` while it runs, in
+   * milliseconds: retries meanwhile get 409 `IDEMPOTENCY_KEY_IN_PROGRESS`; after
+   * it, a retry takes the key over and runs the request (a first request that
+   * died with its process never blocks the key for long). Set it to about your
+   * server's request time limit. A shorter lease is still safe — of two runs of
+   * one request only the first to commit changes the cart, the other answers
+   * with its response — it only lets retries run sooner. Default 30 s.
+   */
+  readonly idempotencyLeaseMs?: number;
   /** Time source of idempotency expiry (use the storage's clock). Default: the system clock. */
   readonly clock?: Clock;
   /** Logs 5xx failures (`error`) and 4xx rejections (`debug`). Default: silent. */
@@ -71,10 +81,11 @@ export interface CartRouterOptions {
 /** {@link CartRouterOptions} with defaults applied. */
 export interface ResolvedCartRouterOptions {
   readonly service: CartServiceApi;
-  readonly storage: IdempotencyStore;
+  readonly idempotency: IdempotencyStore;
   readonly resolveCartId: ResolveCartId;
   readonly bodyLimit: number;
   readonly idempotencyTtlMs: number;
+  readonly idempotencyLeaseMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly authChallenge: string;
@@ -86,6 +97,8 @@ export interface ResolvedCartRouterOptions {
 export const DEFAULT_BODY_LIMIT = 16 * 1024;
 /** Default `idempotencyTtlMs`: 24 hours. */
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/** Default `idempotencyLeaseMs`: 30 seconds. */
+export const DEFAULT_IDEMPOTENCY_LEASE_MS = 30 * 1000;
 
 /** Validates options up front and applies defaults. @throws ConfigurationError naming the option */
 export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCartRouterOptions {
@@ -105,17 +118,12 @@ export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCa
       option: 'service',
     });
   }
-  const storage = checkMethods(
-    options.storage,
-    [
-      'createIdempotencyRecord',
-      'getIdempotencyRecord',
-      'putIdempotencyRecord',
-      'deleteIdempotencyRecord',
-    ],
+  const idempotency = checkMethods(
+    options.storage?.idempotency,
+    ['claim', 'complete', 'release', 'get'],
     'storage',
-    'a CartStorage',
-  );
+    'a CartStorage with an idempotency store, storage.idempotency,',
+  ) as IdempotencyStore;
   if (options.resolveCartId !== undefined && typeof options.resolveCartId !== 'function') {
     throw new ConfigurationError('Option "resolveCartId" must be a function.', {
       option: 'resolveCartId',
@@ -135,13 +143,18 @@ export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCa
   }
   return {
     service,
-    storage,
+    idempotency,
     resolveCartId: options.resolveCartId ?? sharedCart,
     bodyLimit: checkPositiveInteger(options.bodyLimit, DEFAULT_BODY_LIMIT, 'bodyLimit'),
     idempotencyTtlMs: checkPositiveInteger(
       options.idempotencyTtlMs,
       DEFAULT_IDEMPOTENCY_TTL_MS,
       'idempotencyTtlMs',
+    ),
+    idempotencyLeaseMs: checkPositiveInteger(
+      options.idempotencyLeaseMs,
+      DEFAULT_IDEMPOTENCY_LEASE_MS,
+      'idempotencyLeaseMs',
     ),
     clock,
     logger: checkLogger(options.logger),

@@ -4,8 +4,10 @@ import {
   type CartLimits,
   type CartLine,
   ErrorCode,
+  type LineChange,
   NotFoundError,
   parseItemName,
+  type ReservationRequestResult,
   type WriteOptions,
 } from '@cartkit/core';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
@@ -60,8 +62,9 @@ export function createCartRouter(options: CartRouterOptions): Router {
   const schemas = createRequestSchemas(service.limits);
   const bodies = createJsonBodyReader(config.bodyLimit);
   const idempotency = new IdempotentRequests({
-    store: config.storage,
+    store: config.idempotency,
     ttlMs: config.idempotencyTtlMs,
+    leaseMs: config.idempotencyLeaseMs,
     clock: config.clock,
     logger: config.logger,
   });
@@ -114,17 +117,17 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const key = parseIdempotencyKey(req.get('idempotency-key'));
       const condition = ifMatch(req);
       const request = { key, cartId, method: 'POST', path: '/items', body: body.raw };
-      return idempotency.run(request, async () => {
-        const written = await service.addItem(
-          cartId,
-          body.value,
-          await writeOptions(condition, cartId),
-        );
-        return {
-          status: 201,
-          headers: { ...cartHeaders(written.cart), Location: itemLocation(req, written.line) },
-          body: { item: toItem(written.line), version: written.cart.version },
-        };
+      const present = (written: LineChange): HttpResult => ({
+        status: 201,
+        headers: { ...cartHeaders(written.cart), Location: itemLocation(req, written.line) },
+        body: { item: toItem(written.line), version: written.cart.version },
+      });
+      return idempotency.run(request, async (recorder) => {
+        const written = await service.addItem(cartId, body.value, {
+          ...(await writeOptions(condition, cartId)),
+          ...recorder.writeOptions(present),
+        });
+        return recorder.respond(written, present);
       });
     },
     delete: async (req) => {
@@ -174,11 +177,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const key = parseIdempotencyKey(req.get('idempotency-key'));
       const condition = ifMatch(req);
       const request = { key, cartId, method: 'POST', path: '/reserve', body: body.raw };
-      return idempotency.run(request, async () => {
-        const options = await writeOptions(condition, cartId);
-        const { cart, line, created } = await inCart(body.value.name, () =>
-          service.requestReservation(cartId, body.value.name, options),
-        );
+      const present = ({ cart, line, created }: ReservationRequestResult): HttpResult => {
         if (line.reservation === null) {
           throw new HttpProblem(500, HttpErrorCode.INTERNAL_ERROR, 'An unexpected error occurred.');
         }
@@ -191,6 +190,16 @@ export function createCartRouter(options: CartRouterOptions): Router {
             version: cart.version,
           },
         };
+      };
+      return idempotency.run(request, async (recorder) => {
+        const options = {
+          ...(await writeOptions(condition, cartId)),
+          ...recorder.writeOptions(present),
+        };
+        const outcome = await inCart(body.value.name, () =>
+          service.requestReservation(cartId, body.value.name, options),
+        );
+        return recorder.respond(outcome, present);
       });
     },
   });

@@ -1,5 +1,8 @@
+import { MemoryCartStorage } from '@cartkit/core';
+import { DEFAULT_IDEMPOTENCY_TTL_MS } from '@cartkit/express';
 import { FakeClock } from '@cartkit/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { requestFingerprint } from '../src/idempotency/idempotency-key.js';
 import { type CartApi, startCartApi } from './support/cart-api.js';
 import { GatedStorage } from './support/gated-storage.js';
 
@@ -94,10 +97,79 @@ describe('Idempotency-Key on POST /items', () => {
     const valid = await api.post('/items', { name: 'Apple' }, key('k-4'));
     expect(valid.status).toBe(201);
     expect(valid.headers.get('idempotent-replayed')).toBeNull();
-    expect(await api.storage.getIdempotencyRecord('http:7:default:k-4')).toMatchObject({
+    expect(await api.storage.idempotency?.get('http:7:default:k-4')).toMatchObject({
       status: 'completed',
       response: { status: 201 },
     });
+  });
+
+  it('records the answer in the same write as the cart change (no separate completion)', async () => {
+    const storage = new MemoryCartStorage();
+    const complete = vi.spyOn(storage.idempotency, 'complete');
+    api = await startCartApi({ storage });
+    const first = await api.post('/items', { name: 'Apple' }, key('atomic'));
+    expect(first.status).toBe(201);
+    expect(complete).not.toHaveBeenCalled();
+    const retry = await api.post('/items', { name: 'Apple' }, key('atomic'));
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body).toEqual(first.body);
+  });
+
+  it('lets a retry take over a claim whose request died, once its lease has passed', async () => {
+    const clock = new FakeClock(Date.now());
+    const storage = new MemoryCartStorage({ clock });
+    api = await startCartApi({ storage, router: { clock, idempotencyLeaseMs: 5_000 } });
+    // What a process killed mid-request leaves behind: a claim, and no cart change.
+    const body = { name: 'Apple' };
+    await storage.idempotency.claim({
+      key: 'http:7:default:orphan',
+      fingerprint: requestFingerprint('POST', '/items', body),
+      status: 'in-progress',
+      response: null,
+      leaseUntil: clock.now() + 5_000,
+      expiresAt: clock.now() + DEFAULT_IDEMPOTENCY_TTL_MS,
+    });
+    const early = await api.post('/items', body, key('orphan'));
+    expect(early.status).toBe(409);
+    expect(early.body.code).toBe('IDEMPOTENCY_KEY_IN_PROGRESS');
+    const otherBody = await api.post('/items', { name: 'Pear' }, key('orphan'));
+    expect(otherBody.status).toBe(422);
+
+    await clock.advance(5_000);
+    const retry = await api.post('/items', body, key('orphan'));
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get('idempotent-replayed')).toBeNull();
+    const again = await api.post('/items', body, key('orphan'));
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api.get('/items')).body.items).toMatchObject([{ name: 'Apple', quantity: 1 }]);
+  });
+
+  it('applies a request once when a retry takes over while the first still runs', async () => {
+    // Two server instances on one storage; the first overruns its lease.
+    const clock = new FakeClock(Date.now());
+    const storage = new GatedStorage({ clock });
+    const router = { clock, idempotencyLeaseMs: 1_000 };
+    api = await startCartApi({ storage, router });
+    const other = await startCartApi({ storage, router });
+    try {
+      const gate = storage.holdNextSave();
+      const first = api.post('/items', { name: 'Apple' }, key('overrun'));
+      await gate.reached;
+      await clock.advance(1_000);
+
+      const takeover = await other.post('/items', { name: 'Apple' }, key('overrun'));
+      expect(takeover.status).toBe(201);
+      expect(takeover.headers.get('idempotent-replayed')).toBeNull();
+      gate.open();
+      const late = await first;
+      // The first run lost: its write saved nothing and it answers as the winner did.
+      expect(late.status).toBe(201);
+      expect(late.body).toEqual(takeover.body);
+      expect(late.headers.get('idempotent-replayed')).toBe('true');
+      expect((await api.get('/items')).body.items).toMatchObject([{ name: 'Apple', quantity: 1 }]);
+    } finally {
+      await other.close();
+    }
   });
 
   it('forgets keys after the TTL', async () => {
@@ -132,5 +204,20 @@ describe('Idempotency-Key on POST /reserve', () => {
     expect(fresh.status).toBe(200);
     expect(fresh.body.reservation.status).toBe('reserved');
     expect(api.reserver.distinctReservations).toBe(1);
+  });
+
+  it('records the answer of a request that changed nothing separately', async () => {
+    const storage = new MemoryCartStorage();
+    const complete = vi.spyOn(storage.idempotency, 'complete');
+    api = await startCartApi({ storage, cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    await api.post('/reserve', { name: 'Apple' });
+    const unchanged = await api.post('/reserve', { name: 'Apple' }, key('r-2'));
+    expect(unchanged.status).toBe(200);
+    expect(complete).toHaveBeenCalledTimes(1);
+    const retry = await api.post('/reserve', { name: 'Apple' }, key('r-2'));
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body).toEqual(unchanged.body);
   });
 });

@@ -9,3 +9,4 @@ export {
   sqliteDefaults,
 } from './options.js';
 export { createSqliteCartStorage, SqliteCartStorage } from './sqlite-cart-storage.js';
+export { type SqliteAccess, SqliteIdempotencyStore } from './sqlite-idempotency-store.js';

@@ -6,7 +6,6 @@ import {
   type Clock,
   ConflictError,
   ErrorCode,
-  type IdempotencyRecord,
   type ReservationTask,
   type SaveCartOptions,
   StorageError,
@@ -20,8 +19,9 @@ import {
   type SqliteCartStorageOptions,
   type SqliteSynchronous,
 } from './options.js';
-import { LAYOUT_VERSION, PURGE_BATCH, type Statements, statements } from './schema.js';
+import { LAYOUT_VERSION, type Statements, statements } from './schema.js';
 import { toOpenError, toOperationError } from './sqlite-errors.js';
+import { purgeExpired, SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 
 const ALL = -1;
 
@@ -37,7 +37,9 @@ const ALL = -1;
  * - WAL journal: readers do not block the writer; with `synchronous: 'NORMAL'` an
  *   acknowledged write survives the process being killed.
  * - Tasks are indexed by due time, so claims never read carts.
- * - Expired idempotency records are invisible and purged as new ones are created.
+ * - Its `idempotency` store ({@link SqliteIdempotencyStore}) keeps the HTTP
+ *   layer's `Idempotency-Key` records in the same file; a save that carries a
+ *   completed record writes it in the cart's transaction.
  * - Every failure is a cartkit error: `VERSION_CONFLICT`, `STORAGE_CORRUPT_DATA`
  *   (naming the key), `STORAGE_FAILURE`, `CLOSED` — never a raw driver error.
  */
@@ -48,6 +50,8 @@ export class SqliteCartStorage implements CartStorage {
   readonly journalMode: string;
   /** The `synchronous` level in force. */
   readonly synchronous: SqliteSynchronous;
+  /** The `Idempotency-Key` records, on the same connection (completed atomically by `saveCart`). */
+  readonly idempotency: SqliteIdempotencyStore;
   readonly #connection: SqliteConnection;
   readonly #codec: DocumentCodec;
   readonly #sql: Statements;
@@ -67,6 +71,15 @@ export class SqliteCartStorage implements CartStorage {
     this.#codec = codec;
     this.#sql = statements(options.table);
     this.#clock = options.clock;
+    this.idempotency = new SqliteIdempotencyStore(
+      {
+        read: (operation, work) => this.#read(operation, work),
+        transaction: (operation, work) => this.#transaction(operation, work),
+      },
+      codec,
+      this.#sql,
+      options.clock,
+    );
   }
 
   /**
@@ -110,7 +123,7 @@ export class SqliteCartStorage implements CartStorage {
   }
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
-    const { expectedVersion } = options;
+    const { expectedVersion, idempotency } = options;
     const tasks = options.tasks ?? [];
     const cartKey = keys.cart(cart.id);
     await this.#transaction('saveCart', async (query) => {
@@ -130,6 +143,9 @@ export class SqliteCartStorage implements CartStorage {
         if (taken.length > 0) {
           throw ConflictError.versionConflict(`task "${String(taken[0]?.id)}"`, 'existing', 'new');
         }
+      }
+      if (idempotency !== undefined) {
+        await this.idempotency.completeInTransaction(query, idempotency);
       }
       await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
       await this.#insertTasks(query, tasks);
@@ -186,48 +202,6 @@ export class SqliteCartStorage implements CartStorage {
     const [row] = await this.#read('nextDueAt', (query) => query(this.#sql.nextDue));
     const due = row?.due;
     return due === null || due === undefined ? undefined : Number(due);
-  }
-
-  async createIdempotencyRecord(record: IdempotencyRecord): Promise<boolean> {
-    const key = keys.idempotency(record.key);
-    return this.#transaction('createIdempotencyRecord', async (query) => {
-      const now = this.#clock.now();
-      await purgeExpired(query, this.#sql, now, PURGE_BATCH);
-      const stored = await readValue(query, this.#sql.get, key);
-      if (stored !== undefined) {
-        const existing = await this.#codec.decode('idempotency', key, record.key, stored);
-        if (existing.expiresAt > now) return false;
-      }
-      await query(this.#sql.put, key, await this.#codec.encode('idempotency', record));
-      await query(this.#sql.putExpiry, key, record.expiresAt);
-      return true;
-    });
-  }
-
-  async getIdempotencyRecord(recordKey: string): Promise<IdempotencyRecord | undefined> {
-    const key = keys.idempotency(recordKey);
-    const stored = await this.#read('getIdempotencyRecord', (query) =>
-      readValue(query, this.#sql.get, key),
-    );
-    if (stored === undefined) return undefined;
-    const record = await this.#codec.decode('idempotency', key, recordKey, stored);
-    return record.expiresAt > this.#clock.now() ? record : undefined;
-  }
-
-  async putIdempotencyRecord(record: IdempotencyRecord): Promise<void> {
-    const key = keys.idempotency(record.key);
-    await this.#transaction('putIdempotencyRecord', async (query) => {
-      await query(this.#sql.put, key, await this.#codec.encode('idempotency', record));
-      await query(this.#sql.putExpiry, key, record.expiresAt);
-    });
-  }
-
-  async deleteIdempotencyRecord(recordKey: string): Promise<void> {
-    const key = keys.idempotency(recordKey);
-    await this.#transaction('deleteIdempotencyRecord', async (query) => {
-      await query(this.#sql.delete, key);
-      await query(this.#sql.deleteExpiry, key);
-    });
   }
 
   /**
@@ -396,18 +370,4 @@ async function migrateJobsToOutbox(
 async function readValue(query: Query, sql: string, key: string): Promise<unknown> {
   const [row] = await query(sql, key);
   return row === undefined ? undefined : row.value;
-}
-
-/** Deletes up to `limit` (-1: all) idempotency records expired at `now`. */
-async function purgeExpired(
-  query: Query,
-  sql: Statements,
-  now: number,
-  limit: number,
-): Promise<void> {
-  const expired = await query(sql.expired, now, limit);
-  if (expired.length === 0) return;
-  const expiredKeys = JSON.stringify(expired.map((row) => row.key));
-  await query(sql.deleteMany, expiredKeys);
-  await query(sql.deleteExpiries, expiredKeys);
 }

@@ -114,6 +114,17 @@ describe('corrupt and foreign data', () => {
   it('a corrupt idempotency record is STORAGE_CORRUPT_DATA naming the key', async () => {
     const key = keys.idempotency('k1');
     await raw.put(key, '{"value":');
-    await corruption(storage.getIdempotencyRecord('k1'), key);
+    await corruption(storage.idempotency.get('k1'), key);
+    await corruption(
+      storage.idempotency.claim({
+        key: 'k1',
+        fingerprint: 'f',
+        status: 'in-progress',
+        response: null,
+        leaseUntil: 1,
+        expiresAt: Date.now() + 60_000,
+      }),
+      key,
+    );
   });
 });

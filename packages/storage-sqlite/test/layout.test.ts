@@ -36,17 +36,18 @@ describe('storage layout', () => {
         expectedVersion: 0,
         tasks: [newTask({ id, kind: 'reserve', cartId: id, itemName: id, quantity: 1, now: 1 })],
       });
-      await storage.createIdempotencyRecord({
+      await storage.idempotency.claim({
         key: id,
         fingerprint: id,
         status: 'in-progress',
         response: null,
+        leaseUntil: Date.now() + 60_000,
         expiresAt: Date.now() + 60_000,
       });
     }
     for (const id of tricky) {
       expect(await storage.getCart(id)).toEqual(cart(id, [id]));
-      expect((await storage.getIdempotencyRecord(id))?.fingerprint).toBe(id);
+      expect((await storage.idempotency.get(id))?.fingerprint).toBe(id);
     }
     const claimed = await storage.claim({ owner: 'a', limit: 100, leaseMs: 1_000 });
     expect(claimed.map((c) => [c.task.id, c.task.itemName]).sort()).toEqual(
@@ -144,7 +145,7 @@ describe('storage layout', () => {
     await after.close();
   });
 
-  it('purges expired idempotency records as new ones are created, and on open', async () => {
+  it('purges expired idempotency records as new ones are claimed, and on open', async () => {
     const path = dir.file();
     const clock = new FakeClock();
     const storage = await createSqliteCartStorage({ path, clock });
@@ -153,10 +154,11 @@ describe('storage layout', () => {
       fingerprint: 'f',
       status: 'in-progress',
       response: null,
+      leaseUntil: clock.now() + ttl,
       expiresAt: clock.now() + ttl,
     });
-    for (let i = 0; i < 150; i++) await storage.createIdempotencyRecord(record(`old-${i}`, 1000));
-    await storage.createIdempotencyRecord(record('long-lived', 100_000));
+    for (let i = 0; i < 150; i++) await storage.idempotency.claim(record(`old-${i}`, 1000));
+    await storage.idempotency.claim(record('long-lived', 100_000));
     const raw = openRaw(path);
     const count = async () =>
       Number(
@@ -166,7 +168,7 @@ describe('storage layout', () => {
     expect(await count()).toBe(151);
 
     clock.set(clock.now() + 1000);
-    await storage.createIdempotencyRecord(record('new', 1000));
+    await storage.idempotency.claim(record('new', 1000));
     // One batch of at most 100 expired records went with that write.
     expect(await count()).toBe(152 - 100);
     await storage.close();
@@ -175,7 +177,7 @@ describe('storage layout', () => {
     const reopened = await createSqliteCartStorage({ path, clock });
     expect(await count()).toBe(2);
     expect(Number((await raw.query('SELECT count(*) AS n FROM cartkit_expiry'))[0]?.n)).toBe(2);
-    expect((await reopened.getIdempotencyRecord('long-lived'))?.fingerprint).toBe('f');
+    expect((await reopened.idempotency.get('long-lived'))?.fingerprint).toBe('f');
     await reopened.close();
     await raw.close();
   });

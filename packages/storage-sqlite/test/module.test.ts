@@ -43,12 +43,15 @@ describe('sqliteStorageModule', () => {
       fingerprint: 'f',
       status: 'in-progress' as const,
       response: null,
+      leaseUntil: clock.now() + 10,
       expiresAt: clock.now() + 10,
     };
-    await storage.createIdempotencyRecord(record);
-    expect(await storage.getIdempotencyRecord('k')).toEqual(record);
+    const records = storage.idempotency;
+    if (records === undefined) throw new Error('no idempotency store');
+    await records.claim(record);
+    expect(await records.get('k')).toEqual(record);
     clock.set(clock.now() + 10);
-    expect(await storage.getIdempotencyRecord('k')).toBeUndefined();
+    expect(await records.get('k')).toBeUndefined();
     await container.unbindAllAsync();
   });
 

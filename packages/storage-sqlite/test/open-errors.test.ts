@@ -144,8 +144,8 @@ describe('after close', () => {
       storage.release('t', 'a', 0),
       storage.nextDueAt(),
       storage.enqueueTasks([]),
-      storage.getIdempotencyRecord('k'),
-      storage.deleteIdempotencyRecord('k'),
+      storage.idempotency.get('k'),
+      storage.idempotency.release('k', 'f'),
     ]) {
       const error = await call.then(
         () => undefined,

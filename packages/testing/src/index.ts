@@ -15,6 +15,13 @@ export {
 export { inertScheduler } from './inert-scheduler.js';
 export { seededRandom } from './seeded-random.js';
 export {
+  type IdempotencyStoreCapabilities,
+  type IdempotencyStoreFactory,
+  type IdempotencyStoreFactoryContext,
+  type IdempotencyStoreHarness,
+  idempotencyStoreContractSuite,
+} from './suites/idempotency-suite.js';
+export {
   type ReserverCapabilities,
   type ReserverFactory,
   type ReserverHarness,

@@ -44,6 +44,15 @@ export class ConflictError extends CartError {
       { details: { stored, expected } },
     );
   }
+
+  /** `IDEMPOTENCY_KEY_COMPLETED`: a save carried a record for a key already completed. */
+  static idempotencyKeyCompleted(key: string): ConflictError {
+    return new ConflictError(
+      ErrorCode.IDEMPOTENCY_KEY_COMPLETED,
+      'This idempotency key already has a completed response; nothing was written.',
+      { details: { key } },
+    );
+  }
 }
 
 /** Options of a {@link ReservationError}. */

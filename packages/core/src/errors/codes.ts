@@ -23,6 +23,12 @@ export const ErrorCode = {
   VERSION_MISMATCH: 'VERSION_MISMATCH',
   /** A compare-and-set save lost to a concurrent writer. */
   VERSION_CONFLICT: 'VERSION_CONFLICT',
+  /**
+   * A cart write carried a completed idempotency record, but the key was already
+   * completed (another attempt of the same request committed first): nothing was
+   * written; replay the recorded response instead.
+   */
+  IDEMPOTENCY_KEY_COMPLETED: 'IDEMPOTENCY_KEY_COMPLETED',
   /** Too many concurrent writers: the save kept losing and gave up. */
   CONCURRENT_MODIFICATION: 'CONCURRENT_MODIFICATION',
   /** The reservation service refused the request for good. */

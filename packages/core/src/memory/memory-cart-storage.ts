@@ -4,7 +4,8 @@ import { ConflictError, ErrorCode, StorageError } from '../errors/index.js';
 import type { SaveCartOptions } from '../ports/cart-store.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { ClaimedTask, ClaimOptions } from '../ports/outbox.js';
-import type { CartStorage, IdempotencyRecord } from '../ports/storage.js';
+import type { CartStorage } from '../ports/storage.js';
+import { MemoryIdempotencyStore } from './memory-idempotency-store.js';
 
 /** An outbox entry: the task and its delivery state. */
 interface OutboxEntry {
@@ -24,18 +25,20 @@ export interface MemoryCartStorageOptions {
 /**
  * The reference {@link CartStorage}: carts, their outbox and idempotency records in
  * process memory, lost on exit. Honours the whole contract (compare-and-set, atomic
- * cart + tasks, leased claims, copies in and out), so it is what unit tests of apps
+ * cart + tasks + completed idempotency record, leased claims, copies in and out), so it is what unit tests of apps
  * and the contract suites start from. One process only.
  */
 export class MemoryCartStorage implements CartStorage {
   readonly #carts = new Map<string, Cart>();
   readonly #outbox = new Map<string, OutboxEntry>();
-  readonly #records = new Map<string, IdempotencyRecord>();
   readonly #clock: Clock;
+  /** The idempotency records, completed atomically with cart saves. */
+  readonly idempotency: MemoryIdempotencyStore;
   #closed = false;
 
   constructor(options: MemoryCartStorageOptions = {}) {
     this.#clock = options.clock ?? systemClock;
+    this.idempotency = new MemoryIdempotencyStore({ clock: this.#clock });
   }
 
   async getCart(cartId: string): Promise<Cart | undefined> {
@@ -59,8 +62,13 @@ export class MemoryCartStorage implements CartStorage {
       if (this.#outbox.has(task.id))
         throw ConflictError.versionConflict(`task "${task.id}"`, 'existing', 'new');
     }
+    const completeRecord =
+      options.idempotency === undefined
+        ? undefined
+        : this.idempotency.prepareCompletion(options.idempotency);
     this.#carts.set(cart.id, structuredClone(cart));
     this.#add(tasks);
+    completeRecord?.();
   }
 
   async enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
@@ -116,29 +124,6 @@ export class MemoryCartStorage implements CartStorage {
     return next;
   }
 
-  async createIdempotencyRecord(record: IdempotencyRecord): Promise<boolean> {
-    this.#open();
-    if (this.#live(record.key) !== undefined) return false;
-    this.#records.set(record.key, structuredClone(record));
-    return true;
-  }
-
-  async getIdempotencyRecord(key: string): Promise<IdempotencyRecord | undefined> {
-    this.#open();
-    const record = this.#live(key);
-    return record === undefined ? undefined : structuredClone(record);
-  }
-
-  async putIdempotencyRecord(record: IdempotencyRecord): Promise<void> {
-    this.#open();
-    this.#records.set(record.key, structuredClone(record));
-  }
-
-  async deleteIdempotencyRecord(key: string): Promise<void> {
-    this.#open();
-    this.#records.delete(key);
-  }
-
   /**
    * The tasks in the outbox, oldest first, with their delivery state: for tests and
    * debugging (a snapshot; changing it changes nothing).
@@ -156,6 +141,7 @@ export class MemoryCartStorage implements CartStorage {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.idempotency.close();
   }
 
   #add(tasks: readonly ReservationTask[]): void {
@@ -175,16 +161,6 @@ export class MemoryCartStorage implements CartStorage {
     const entry = this.#outbox.get(taskId);
     if (entry === undefined || entry.leaseOwner !== owner) return undefined;
     return entry;
-  }
-
-  #live(key: string): IdempotencyRecord | undefined {
-    const record = this.#records.get(key);
-    if (record === undefined) return undefined;
-    if (record.expiresAt <= this.#clock.now()) {
-      this.#records.delete(key);
-      return undefined;
-    }
-    return record;
   }
 
   #open(): void {

@@ -1,5 +1,6 @@
 import type { Cart } from '../domain/cart.js';
 import type { ReservationTask } from '../domain/task.js';
+import type { CompletedIdempotencyRecord, IdempotencyStore } from './idempotency.js';
 
 /** Options of {@link CartStore.saveCart}. */
 export interface SaveCartOptions {
@@ -15,6 +16,14 @@ export interface SaveCartOptions {
    * `VERSION_CONFLICT` and nothing is written.
    */
   readonly tasks?: readonly ReservationTask[];
+  /**
+   * The completed `Idempotency-Key` record answering the request that made this
+   * change, written into the store's {@link CartStore.idempotency} in the same
+   * atomic write as the cart. If that key is already completed (another attempt of
+   * the same request committed first) nothing is written and the save fails with
+   * `ConflictError` `IDEMPOTENCY_KEY_COMPLETED`.
+   */
+  readonly idempotency?: CompletedIdempotencyRecord;
 }
 
 /**
@@ -24,7 +33,8 @@ export interface SaveCartOptions {
  * Contract (checked by `storageContractSuite` in `@cartkit/testing`):
  * - `saveCart` is compare-and-set on `version`: a stale save fails with
  *   `VERSION_CONFLICT` and never overwrites; cart and tasks are written atomically,
- *   also across processes sharing the database.
+ *   also across processes sharing the database; so is a completed idempotency
+ *   record (`SaveCartOptions.idempotency`).
  * - `enqueueTasks` adds tasks without touching any cart (no version change).
  * - Values read back are equal to what was written (no shared mutable references).
  * - Errors are `StorageError`s (`STORAGE_FAILURE`, `STORAGE_CORRUPT_DATA`, `CLOSED`,
@@ -47,6 +57,13 @@ export interface CartStore {
    * outbox are left as they are (adding is idempotent). Atomic: all or none.
    */
   enqueueTasks(tasks: readonly ReservationTask[]): Promise<void>;
+
+  /**
+   * The HTTP layer's idempotency records kept next to the carts, which `saveCart`
+   * completes atomically with a cart change (`SaveCartOptions.idempotency`).
+   * Optional: a store without it cannot serve `@cartkit/express`'s `Idempotency-Key`.
+   */
+  readonly idempotency?: IdempotencyStore;
 
   /** Releases resources (connections, file handles). Further calls fail with `CLOSED`. */
   close(): Promise<void>;

@@ -3,6 +3,7 @@ import type { ReservationTask } from '../domain/task.js';
 import { ConflictError, ErrorCode } from '../errors/index.js';
 import type { CartStore } from '../ports/cart-store.js';
 import type { Clock } from '../ports/clock.js';
+import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import type { Logger } from '../ports/logger.js';
 import { KeyedMutex } from '../support/keyed-mutex.js';
 
@@ -23,6 +24,19 @@ export interface MutationResult<R> {
   readonly result: R;
   /** Tasks saved with the cart (in its outbox). */
   readonly tasks: readonly ReservationTask[];
+}
+
+/** Options of {@link CartRepository.mutate}. */
+export interface MutateOptions<R> {
+  /** Fail with `VERSION_MISMATCH` unless the cart is at this version. */
+  readonly expectedVersion?: number;
+  /**
+   * Builds the completed idempotency record answering this change, from the cart
+   * about to be saved and the change function's result; it is saved in the same
+   * atomic write (`SaveCartOptions.idempotency`). Called once per save attempt;
+   * never called when the change saves nothing.
+   */
+  readonly idempotency?: (saved: Cart, result: R) => CompletedIdempotencyRecord;
 }
 
 /** Options of {@link CartRepository}. */
@@ -69,21 +83,21 @@ export class CartRepository {
    * that instant (`now`, epoch ms) and the saved cart's `updatedAt` is the same, so
    * every timestamp one change writes agrees.
    *
-   * @param expectedVersion when set, fails with `VERSION_MISMATCH` unless the cart is at it.
    */
   mutate<R>(
     cartId: string,
     change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
-    expectedVersion?: number,
+    options: MutateOptions<R> = {},
   ): Promise<MutationResult<R>> {
-    return this.#mutex.run(cartId, () => this.#mutateLoop(cartId, change, expectedVersion));
+    return this.#mutex.run(cartId, () => this.#mutateLoop(cartId, change, options));
   }
 
   async #mutateLoop<R>(
     cartId: string,
     change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
-    expectedVersion: number | undefined,
+    options: MutateOptions<R>,
   ): Promise<MutationResult<R>> {
+    const { expectedVersion } = options;
     const { storage, clock, maxSaveAttempts, logger } = this.#options;
     for (let attempt = 1; ; attempt++) {
       const stored = await storage.getCart(cartId);
@@ -108,7 +122,12 @@ export class CartRepository {
       };
       const tasks = mutation.tasks ?? [];
       try {
-        await storage.saveCart(next, { expectedVersion: current.version, tasks });
+        const idempotency = options.idempotency?.(next, mutation.result);
+        await storage.saveCart(next, {
+          expectedVersion: current.version,
+          tasks,
+          ...(idempotency === undefined ? {} : { idempotency }),
+        });
         return { cart: next, result: mutation.result, tasks };
       } catch (error) {
         if (!ConflictError.is(error) || error.code !== ErrorCode.VERSION_CONFLICT) throw error;

@@ -26,6 +26,7 @@ import {
 import { ConfigurationError, ErrorCode, NotFoundError, ValidationError } from '../errors/index.js';
 import type { CartStore } from '../ports/cart-store.js';
 import { type Clock, systemClock } from '../ports/clock.js';
+import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Scheduler } from '../ports/scheduler.js';
 import { type CartMutation, CartRepository } from './cart-repository.js';
@@ -50,10 +51,28 @@ export interface CartServiceOptions {
   readonly generateId?: () => string;
 }
 
-/** Options of every write: optimistic concurrency for callers. */
-export interface WriteOptions {
+/**
+ * Options of every write: optimistic concurrency, and the idempotency record that
+ * answers the write. `O` is what the write method returns.
+ */
+export interface WriteOptions<O = unknown> {
   /** Fail with `VERSION_MISMATCH` unless the cart is at this version (HTTP `If-Match`). */
   readonly expectedVersion?: number;
+  /**
+   * Builds the completed `Idempotency-Key` record answering this write from its
+   * outcome (the cart about to be saved and the line it concerns). It is evaluated
+   * inside the compare-and-set loop, on each candidate cart, and saved in the same
+   * atomic write as the change (`SaveCartOptions.idempotency`), so a committed
+   * change is always replayable. The store must have an `idempotency` store.
+   *
+   * When the write is saved, the method returns the very outcome object that was
+   * passed to this function for the saved attempt. When the write changes nothing
+   * (nothing is saved), the record is NOT written: the method returns another
+   * object, and the caller records the answer itself (`IdempotencyStore.complete`).
+   * If the key was already completed by another attempt of the same request, the
+   * write fails with `ConflictError` `IDEMPOTENCY_KEY_COMPLETED` and saves nothing.
+   */
+  readonly idempotency?: (outcome: O) => CompletedIdempotencyRecord;
 }
 
 /** An item to add. `quantity` defaults to 1. */
@@ -169,7 +188,7 @@ export class CartService {
   async addItem(
     cartId: string,
     input: AddItemInput,
-    options: WriteOptions = {},
+    options: WriteOptions<LineChange> = {},
   ): Promise<LineChange> {
     const id = parseCartId(cartId);
     if (typeof input !== 'object' || input === null) {
@@ -183,7 +202,7 @@ export class CartService {
     }
     const name = parseItemName(input.name, this.#limits);
     const quantity = input.quantity === undefined ? 1 : parseQuantity(input.quantity, this.#limits);
-    const { cart: saved, result } = await this.#write(id, options, (cart, ctx) => {
+    return this.#write(id, options, lineChange, (cart, ctx) => {
       const existing = findLine(cart, name);
       if (existing === undefined && cart.lines.length >= this.#limits.maxLines) {
         throw new ValidationError(
@@ -223,7 +242,6 @@ export class CartService {
       );
       return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
     });
-    return { cart: saved, line: result };
   }
 
   /**
@@ -234,12 +252,12 @@ export class CartService {
     cartId: string,
     name: string,
     quantity: number,
-    options: WriteOptions = {},
+    options: WriteOptions<LineChange> = {},
   ): Promise<LineChange> {
     const id = parseCartId(cartId);
     const itemName = parseItemName(name, this.#limits);
     const wanted = parseQuantity(quantity, this.#limits);
-    const { cart: saved, result } = await this.#write(id, options, (cart, ctx, exists) => {
+    return this.#write(id, options, lineChange, (cart, ctx, exists) => {
       const line = requireLine(requireCart(exists ? cart : undefined, id), itemName);
       if (line.quantity === wanted) return { unchanged: true, result: line };
       const change = afterQuantityChange(
@@ -250,29 +268,35 @@ export class CartService {
       );
       return { lines: putLine(cart, change.line), tasks: change.tasks, result: change.line };
     });
-    return { cart: saved, line: result };
   }
 
   /** Removes a line, releasing its reservation. @returns the cart and the removed line. */
-  async removeItem(cartId: string, name: string, options: WriteOptions = {}): Promise<LineChange> {
+  async removeItem(
+    cartId: string,
+    name: string,
+    options: WriteOptions<LineChange> = {},
+  ): Promise<LineChange> {
     const id = parseCartId(cartId);
     const itemName = parseItemName(name, this.#limits);
-    const { cart: saved, result } = await this.#write(id, options, (cart, ctx, exists) => {
+    return this.#write(id, options, lineChange, (cart, ctx, exists) => {
       const line = requireLine(requireCart(exists ? cart : undefined, id), itemName);
       return { lines: withoutLine(cart, itemName), tasks: releaseTaskFor(line, ctx), result: line };
     });
-    return { cart: saved, line: result };
   }
 
   /** Empties the cart, releasing every reservation. Emptying an empty cart changes nothing. */
-  async clear(cartId: string, options: WriteOptions = {}): Promise<Cart> {
+  async clear(cartId: string, options: WriteOptions<Cart> = {}): Promise<Cart> {
     const id = parseCartId(cartId);
-    const { cart } = await this.#write(id, options, (current, ctx) => {
-      if (current.lines.length === 0) return { unchanged: true, result: undefined };
-      const tasks = current.lines.flatMap((line) => releaseTaskFor(line, ctx));
-      return { lines: [], tasks, result: undefined };
-    });
-    return cart;
+    return this.#write(
+      id,
+      options,
+      (cart) => cart,
+      (current, ctx) => {
+        if (current.lines.length === 0) return { unchanged: true, result: undefined };
+        const tasks = current.lines.flatMap((line) => releaseTaskFor(line, ctx));
+        return { lines: [], tasks, result: undefined };
+      },
+    );
   }
 
   /**
@@ -283,11 +307,15 @@ export class CartService {
   async requestReservation(
     cartId: string,
     name: string,
-    options: WriteOptions = {},
+    options: WriteOptions<ReservationRequestResult> = {},
   ): Promise<ReservationRequestResult> {
     const id = parseCartId(cartId);
     const itemName = parseItemName(name, this.#limits);
-    const { cart, result } = await this.#write(id, options, (current, ctx, exists) => {
+    const present = (
+      cart: Cart,
+      result: { line: CartLine; created: boolean },
+    ): ReservationRequestResult => ({ cart, line: result.line, created: result.created });
+    return this.#write(id, options, present, (current, ctx, exists) => {
       const line = requireLine(requireCart(exists ? current : undefined, id), itemName);
       const change = requestReservation(line, ctx);
       if (change.tasks.length === 0) return { unchanged: true, result: { line, created: false } };
@@ -297,23 +325,42 @@ export class CartService {
         result: { line: change.line, created: true },
       };
     });
-    return { cart, line: result.line, created: result.created };
   }
 
-  async #write<R>(
+  /**
+   * Runs `change` through the repository and returns `present(cart, result)`. With
+   * `options.idempotency`, each candidate's outcome is presented once, its record
+   * saved with it, and that same outcome object returned when it is the one saved.
+   */
+  async #write<R, O>(
     cartId: string,
-    options: WriteOptions,
+    options: WriteOptions<O>,
+    present: (cart: Cart, result: R) => O,
     change: (cart: Cart, ctx: TransitionContext, exists: boolean) => CartMutation<R>,
-  ): Promise<{ cart: Cart; result: R }> {
+  ): Promise<O> {
     const expectedVersion =
       options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
+    const record = options.idempotency;
+    let presented: { cart: Cart; outcome: O } | undefined;
     const outcome = await this.#repository.mutate(
       cartId,
       (cart, exists, now) => change(cart, { cartId, now, newId: this.#generateId }, exists),
-      expectedVersion,
+      {
+        ...(expectedVersion === undefined ? {} : { expectedVersion }),
+        ...(record === undefined
+          ? {}
+          : {
+              idempotency: (cart: Cart, result: R) => {
+                presented = { cart, outcome: present(cart, result) };
+                return record(presented.outcome);
+              },
+            }),
+      },
     );
     if (outcome.tasks.length > 0) this.#notify();
-    return { cart: outcome.cart, result: outcome.result };
+    return presented?.cart === outcome.cart
+      ? presented.outcome
+      : present(outcome.cart, outcome.result);
   }
 
   #notify(): void {
@@ -328,6 +375,10 @@ export class CartService {
   #nowIso(): string {
     return new Date(this.#clock.now()).toISOString();
   }
+}
+
+function lineChange(cart: Cart, line: CartLine): LineChange {
+  return { cart, line };
 }
 
 function requireCart(cart: Cart | undefined, cartId: string): Cart {

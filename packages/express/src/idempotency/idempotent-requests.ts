@@ -1,14 +1,24 @@
-import type { Clock, IdempotencyRecord, Logger } from '@cartkit/core';
+import {
+  type Clock,
+  type CompletedIdempotencyRecord,
+  ConflictError,
+  ErrorCode,
+  type IdempotencyRecord,
+  type IdempotencyStore,
+  type Logger,
+} from '@cartkit/core';
 import { HttpErrorCode } from '../errors/http-error-codes.js';
 import { HttpProblem } from '../errors/http-problem.js';
 import type { HttpResult } from '../http/respond.js';
 import { requestFingerprint, scopedIdempotencyKey } from './idempotency-key.js';
-import type { IdempotencyStore } from './idempotency-store.js';
 
 /** Options of {@link IdempotentRequests}. */
 export interface IdempotentRequestsOptions {
   readonly store: IdempotencyStore;
+  /** How long a key is remembered. */
   readonly ttlMs: number;
+  /** How long an in-progress claim holds its key before a retry may take it over. */
+  readonly leaseMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -26,25 +36,50 @@ export interface IdempotentRequest {
   readonly body: unknown;
 }
 
+/**
+ * Given to the work of an idempotent request: ties its answer to the cart write
+ * that produces it.
+ */
+export interface ResponseRecorder {
+  /**
+   * Write options (`WriteOptions.idempotency`) that record `present(outcome)` as
+   * the key's completed response in the same atomic write as the cart change.
+   * Empty when the request has no key.
+   */
+  writeOptions<O extends object>(
+    present: (outcome: O) => HttpResult,
+  ): { readonly idempotency?: (outcome: O) => CompletedIdempotencyRecord };
+  /** The answer for `outcome`: the very response recorded with it, if it was. */
+  respond<O extends object>(outcome: O, present: (outcome: O) => HttpResult): HttpResult;
+}
+
 /** Response header set on replayed responses. */
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 
 /** Response headers recorded with a response and replayed. */
 const REPLAYED_HEADERS = new Set(['etag', 'location', 'cache-control']);
 
-/** How often a claim is retried when the competing record vanished in between. */
-const CLAIM_ATTEMPTS = 3;
+const noRecorder: ResponseRecorder = {
+  writeOptions: () => ({}),
+  respond: (outcome, present) => present(outcome),
+};
 
 /**
  * Runs requests under `Idempotency-Key` semantics (IETF httpapi draft):
  *
- * - first request: the key is claimed atomically (`createIdempotencyRecord`),
- *   the handler runs, its response is recorded (`putIdempotencyRecord`);
+ * - first request: the key is claimed (`IdempotencyStore.claim`) with a short
+ *   lease, the work runs, and its response is recorded — in the same atomic write
+ *   as the cart change it answers (`WriteOptions.idempotency`), or, when the work
+ *   changed no cart, with `IdempotencyStore.complete`;
  * - retry with the same fingerprint: the recorded response is replayed and
- *   nothing runs; while the first is still running: 409 `IDEMPOTENCY_KEY_IN_PROGRESS`;
+ *   nothing runs; while the first is still running (its lease is live): 409
+ *   `IDEMPOTENCY_KEY_IN_PROGRESS`; once the lease has passed (the first request's
+ *   process died), the retry takes the claim over and runs;
  * - same key, other fingerprint: 422 `IDEMPOTENCY_KEY_REUSED`;
- * - a first request that fails (any error, hence any 4xx/5xx) releases the key
- *   (`deleteIdempotencyRecord`): it changed nothing, so running it again is safe.
+ * - a first request that fails (any error, hence any 4xx/5xx) releases the key:
+ *   it changed nothing, so running it again is safe;
+ * - if two runs of one request race (a take-over while the first still runs),
+ *   the first commit wins and the other answers with its recorded response.
  */
 export class IdempotentRequests {
   readonly #options: IdempotentRequestsOptions;
@@ -53,59 +88,35 @@ export class IdempotentRequests {
     this.#options = options;
   }
 
-  /** Runs `handler` once per key and fingerprint; replays its result on retries. */
-  async run(request: IdempotentRequest, handler: () => Promise<HttpResult>): Promise<HttpResult> {
-    if (request.key === undefined) return handler();
+  /** Runs `work` once per key and fingerprint; replays its result on retries. */
+  async run(
+    request: IdempotentRequest,
+    work: (recorder: ResponseRecorder) => Promise<HttpResult>,
+  ): Promise<HttpResult> {
+    if (request.key === undefined) return work(noRecorder);
     const key = scopedIdempotencyKey(request.cartId, request.key);
     const fingerprint = requestFingerprint(request.method, request.path, request.body);
-    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
-      if (await this.#claim(key, fingerprint)) return this.#runClaimed(key, fingerprint, handler);
-      const existing = await this.#options.store.getIdempotencyRecord(key);
-      if (existing === undefined) continue; // released or expired meanwhile: claim again
-      if (existing.fingerprint !== fingerprint) {
-        throw new HttpProblem(
-          422,
-          HttpErrorCode.IDEMPOTENCY_KEY_REUSED,
-          'This Idempotency-Key was already used for a different request.',
-        );
-      }
-      if (existing.status === 'completed' && existing.response !== null) {
-        const { status, headers, body } = existing.response;
-        return { status, headers: { ...headers, [REPLAYED_HEADER]: 'true' }, body };
-      }
-      break;
-    }
-    throw new HttpProblem(
-      409,
-      HttpErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
-      'A request with this Idempotency-Key is still being processed; retry later.',
-      { headers: { 'Retry-After': '1' } },
-    );
+    const claim = await this.#options.store.claim(this.#claim(key, fingerprint));
+    if (claim.claimed) return this.#runClaimed(key, fingerprint, work);
+    const replay = replayOf(claim.existing, fingerprint);
+    if (replay !== undefined) return replay;
+    throw inProgress();
   }
 
-  #claim(key: string, fingerprint: string): Promise<boolean> {
-    return this.#options.store.createIdempotencyRecord({
+  #claim(key: string, fingerprint: string): IdempotencyRecord {
+    const now = this.#options.clock.now();
+    return {
       key,
       fingerprint,
       status: 'in-progress',
       response: null,
-      expiresAt: this.#options.clock.now() + this.#options.ttlMs,
-    });
+      leaseUntil: now + this.#options.leaseMs,
+      expiresAt: now + this.#options.ttlMs,
+    };
   }
 
-  async #runClaimed(
-    key: string,
-    fingerprint: string,
-    handler: () => Promise<HttpResult>,
-  ): Promise<HttpResult> {
-    let result: HttpResult;
-    try {
-      result = await handler();
-    } catch (error) {
-      await this.#release(key);
-      throw error;
-    }
-    const completed: IdempotencyRecord = {
+  #completed(key: string, fingerprint: string, result: HttpResult): CompletedIdempotencyRecord {
+    return {
       key,
       fingerprint,
       status: 'completed',
@@ -114,28 +125,96 @@ export class IdempotentRequests {
         headers: recordedHeaders(result),
         body: result.body ?? null,
       },
+      leaseUntil: null,
       expiresAt: this.#options.clock.now() + this.#options.ttlMs,
     };
+  }
+
+  async #runClaimed(
+    key: string,
+    fingerprint: string,
+    work: (recorder: ResponseRecorder) => Promise<HttpResult>,
+  ): Promise<HttpResult> {
+    const answers = new WeakMap<object, HttpResult>();
+    const recorded = new WeakSet<HttpResult>();
+    const recorder: ResponseRecorder = {
+      writeOptions: (present) => ({
+        idempotency: (outcome) => {
+          const result = present(outcome);
+          answers.set(outcome, result);
+          recorded.add(result);
+          return this.#completed(key, fingerprint, result);
+        },
+      }),
+      respond: (outcome, present) => answers.get(outcome) ?? present(outcome),
+    };
+    let result: HttpResult;
     try {
-      await this.#options.store.putIdempotencyRecord(completed);
+      result = await work(recorder);
     } catch (error) {
-      // The change is done: answer it. Retries see the key in progress until it
-      // expires, which is safe (no second change), only less convenient.
-      this.#options.logger.error({ err: error }, 'could not record an idempotent response');
+      if (ConflictError.is(error) && error.code === ErrorCode.IDEMPOTENCY_KEY_COMPLETED) {
+        // Another run of this request (a take-over) committed first: answer as it did.
+        const existing = await this.#options.store.get(key);
+        const replay = existing === undefined ? undefined : replayOf(existing, fingerprint);
+        if (replay !== undefined) return replay;
+        throw inProgress();
+      }
+      await this.#release(key, fingerprint);
+      throw error;
     }
+    if (!recorded.has(result)) await this.#complete(this.#completed(key, fingerprint, result));
     return result;
   }
 
-  async #release(key: string): Promise<void> {
+  async #complete(record: CompletedIdempotencyRecord): Promise<void> {
     try {
-      await this.#options.store.deleteIdempotencyRecord(key);
+      await this.#options.store.complete(record);
     } catch (error) {
+      // Nothing was changed by this request (it wrote no cart), so a retry that
+      // takes the claim over once its lease passes may safely run it again.
       this.#options.logger.error(
         { err: error },
-        'could not release an idempotency key; it stays in progress until it expires',
+        'could not record an idempotent response; a retry after the lease will run it again',
       );
     }
   }
+
+  async #release(key: string, fingerprint: string): Promise<void> {
+    try {
+      await this.#options.store.release(key, fingerprint);
+    } catch (error) {
+      this.#options.logger.error(
+        { err: error },
+        'could not release an idempotency key; it stays in progress until its lease passes',
+      );
+    }
+  }
+}
+
+/**
+ * What a retry gets when the key is held: the recorded response, 422 for another
+ * request, or `undefined` while the first request still runs.
+ */
+function replayOf(existing: IdempotencyRecord, fingerprint: string): HttpResult | undefined {
+  if (existing.fingerprint !== fingerprint) {
+    throw new HttpProblem(
+      422,
+      HttpErrorCode.IDEMPOTENCY_KEY_REUSED,
+      'This Idempotency-Key was already used for a different request.',
+    );
+  }
+  if (existing.status !== 'completed' || existing.response === null) return undefined;
+  const { status, headers, body } = existing.response;
+  return { status, headers: { ...headers, [REPLAYED_HEADER]: 'true' }, body };
+}
+
+function inProgress(): HttpProblem {
+  return new HttpProblem(
+    409,
+    HttpErrorCode.IDEMPOTENCY_KEY_IN_PROGRESS,
+    'A request with this Idempotency-Key is still being processed; retry later.',
+    { headers: { 'Retry-After': '1' } },
+  );
 }
 
 function recordedHeaders(result: HttpResult): Record<string, string> {

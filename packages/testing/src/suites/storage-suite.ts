@@ -6,7 +6,6 @@ import {
   type Clock,
   ConflictError,
   ErrorCode,
-  type IdempotencyRecord,
   newTask,
   type ReservationTask,
 } from '@cartkit/core';
@@ -55,10 +54,6 @@ function task(id: string, createdAt = 1, cartId = 'c1'): ReservationTask {
 }
 
 const LEASE = 1_000;
-
-function record(key: string, expiresAt: number): IdempotencyRecord {
-  return { key, fingerprint: 'f1', status: 'in-progress', response: null, expiresAt };
-}
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -401,52 +396,6 @@ export function storageContractSuite(
       });
     });
 
-    describe('idempotency records', () => {
-      it('creates a record once and reads it back', async () => {
-        const r = record('k1', clock.now() + 1000);
-        assert.equal(await storage.createIdempotencyRecord(r), true);
-        assert.equal(await storage.createIdempotencyRecord({ ...r, fingerprint: 'f2' }), false);
-        assert.deepEqual(await storage.getIdempotencyRecord('k1'), r);
-      });
-
-      it('lets exactly one of racing creates win', async () => {
-        const results = await Promise.all(
-          Array.from({ length: 10 }, (_, i) =>
-            storage.createIdempotencyRecord({
-              ...record('race', clock.now() + 1000),
-              fingerprint: `f${i}`,
-            }),
-          ),
-        );
-        assert.equal(results.filter(Boolean).length, 1);
-      });
-
-      it('completes a record with its response', async () => {
-        await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
-        const completed: IdempotencyRecord = {
-          ...record('k1', clock.now() + 1000),
-          status: 'completed',
-          response: { status: 201, headers: { etag: '"3"' }, body: { name: 'A', quantity: 2 } },
-        };
-        await storage.putIdempotencyRecord(completed);
-        assert.deepEqual(await storage.getIdempotencyRecord('k1'), completed);
-      });
-
-      it('hides expired records and lets their key be used again', async () => {
-        await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
-        clock.set(clock.now() + 1000);
-        assert.equal(await storage.getIdempotencyRecord('k1'), undefined);
-        assert.equal(await storage.createIdempotencyRecord(record('k1', clock.now() + 1000)), true);
-      });
-
-      it('deletes a record', async () => {
-        await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
-        await storage.deleteIdempotencyRecord('k1');
-        assert.equal(await storage.getIdempotencyRecord('k1'), undefined);
-        await storage.deleteIdempotencyRecord('never-there');
-      });
-    });
-
     describe('lifecycle', () => {
       it('fails with CLOSED after close', async () => {
         await storage.close();
@@ -464,14 +413,13 @@ export function storageContractSuite(
 
       if (capabilities.reopen !== undefined) {
         const reopen = capabilities.reopen;
-        it('keeps carts, tasks (with their attempts) and records across close and reopen', async () => {
+        it('keeps carts, tasks (with their attempts) across close and reopen', async () => {
           await storage.saveCart(cart('c1', 1, ['A']), {
             expectedVersion: 0,
             tasks: [task('t1'), task('t2', 2)],
           });
           await storage.claim({ owner: 'a', limit: 1, leaseMs: LEASE });
           await storage.release('t1', 'a', clock.now());
-          await storage.createIdempotencyRecord(record('k1', clock.now() + 1000));
           await storage.close();
           const again = await reopen(storage, { clock });
           opened.push(again);
@@ -484,7 +432,6 @@ export function storageContractSuite(
               ['t2', 1],
             ],
           );
-          assert.equal((await again.getIdempotencyRecord('k1'))?.fingerprint, 'f1');
         });
       }
     });
