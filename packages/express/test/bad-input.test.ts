@@ -124,6 +124,39 @@ const REJECTIONS: readonly Rejection[] = [
     code: 'UNSUPPORTED_MEDIA_TYPE',
   },
   {
+    title: 'a UTF-16 charset (JSON is UTF-8)',
+    method: 'POST',
+    path: '/items',
+    request: raw(
+      new Uint8Array(Buffer.from('{"name":"Pear"}', 'utf16le')),
+      'application/json; charset=utf-16le',
+    ),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'bytes that are not UTF-8',
+    method: 'POST',
+    path: '/items',
+    request: raw(
+      new Uint8Array([...Buffer.from('{"name":"P'), 0xff, ...Buffer.from('"}')]),
+      'application/json',
+    ),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
+    title: 'an overlong UTF-8 encoding',
+    method: 'PATCH',
+    path: '/items/Apple',
+    request: raw(
+      new Uint8Array([...Buffer.from('{"quantity":2,"x":"'), 0xc0, 0xaf, ...Buffer.from('"}')]),
+      'application/merge-patch+json',
+    ),
+    status: 415,
+    code: 'UNSUPPORTED_MEDIA_TYPE',
+  },
+  {
     title: 'an unknown content encoding',
     method: 'POST',
     path: '/items',
@@ -654,6 +687,26 @@ describe('problem documents: one shape, our own words', () => {
       'The request body must be JSON in UTF-8; send Content-Type: application/json without another charset.',
     );
     expect(res.text).not.toMatch(/LATIN1|unsupported charset/i);
+  });
+
+  it('bytes that are not UTF-8 are refused, not turned into U+FFFD (two such names would be one line)', async () => {
+    for (const bad of [
+      [0xff, 0xfe],
+      [0xc0, 0xaf],
+    ]) {
+      const res = await api.request('POST', '/items', {
+        body: new Uint8Array([...Buffer.from('{"name":"'), ...bad, ...Buffer.from('"}')]),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(res.status).toBe(415);
+      expect(res.body.detail).toBe('The request body is not valid UTF-8.');
+    }
+    const ok = await api.request('POST', '/items', {
+      body: new Uint8Array(Buffer.from('{"name":"Crème brûlée 🍮"}')),
+      headers: { 'content-type': 'application/json; charset=UTF-8' },
+    });
+    expect(ok.status).toBe(201);
+    expect(ok.body.item.name).toBe('Crème brûlée 🍮');
   });
 
   it('a body that does not match its Content-Encoding gets our own sentence, not zlib text', async () => {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { ErrorCode, ValidationError } from '@cartkit/core';
 import express, { type Request, type Response } from 'express';
 import type { z } from 'zod';
@@ -33,9 +34,18 @@ export function createJsonBodyReader(limit: number): JsonBodyReader {
     limit,
     strict: false,
     type: () => true,
-    // Runs on the raw bytes, before parsing: an empty body is missing, not `{}`.
-    verify: (_req, _res, buffer) => {
+    // Runs on the raw bytes, before decoding and parsing: an empty body is missing,
+    // not `{}`; JSON is UTF-8 (RFC 8259), so another `utf-*` charset (which the parser
+    // would decode) and bytes that are not UTF-8 (which it would turn into U+FFFD,
+    // merging distinct names into one line) are refused.
+    verify: (_req, _res, buffer, encoding) => {
       if (buffer.length === 0) throw missingBody();
+      if (encoding.toLowerCase() !== 'utf-8' && encoding.toLowerCase() !== 'utf8') {
+        throw notUtf8(
+          'The request body must be JSON in UTF-8; send Content-Type: application/json without another charset.',
+        );
+      }
+      if (!isUtf8(buffer)) throw notUtf8('The request body is not valid UTF-8.');
     },
   });
   return {
@@ -69,6 +79,10 @@ function hasBody(req: Request): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && Number(length) > 0;
+}
+
+function notUtf8(detail: string): HttpProblem {
+  return new HttpProblem(415, HttpErrorCode.UNSUPPORTED_MEDIA_TYPE, detail);
 }
 
 function missingBody(): HttpProblem {
