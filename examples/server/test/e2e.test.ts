@@ -241,17 +241,25 @@ describe('example server, end to end', () => {
     expect((await fetch(`${url}/items`)).status).toBe(200);
   });
 
-  it('drains on SIGTERM under load: every accepted write is kept, pending jobs resume after restart', async () => {
+  it('drains on SIGTERM under load: every accepted write is kept, pending tasks resume after restart', async () => {
     fake.setFaults({ latencyMs: 400 });
     // No drain period: this is about closing under load (the drain has its own tests).
     const first = await start({ SHUTDOWN_DRAIN_MS: '0' });
+    let firstAccepted: () => void = () => {};
+    const someAccepted = new Promise<void>((resolve) => {
+      firstAccepted = resolve;
+    });
     const attempts = Array.from({ length: 300 }, (_, i) =>
       fetch(`${first.url}/items`, json({ name: `item-${i % 20}` })).then(
-        (r) => r.status,
+        (r) => {
+          if (r.status === 201) firstAccepted();
+          return r.status;
+        },
         () => 0, // refused after shutdown began: never accepted
       ),
     );
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    // Signal while the rest are in flight: once one write has been acknowledged.
+    await someAccepted;
     const exitCode = first.stop('SIGTERM');
     const statuses = await Promise.all(attempts);
     expect(await exitCode).toBe(0);
