@@ -1,4 +1,4 @@
-import type { CartService, CartStorage } from '@cartkit/core';
+import { type CartService, type CartStorage, ErrorCode, ValidationError } from '@cartkit/core';
 import {
   createCartRouter,
   problemErrorHandler,
@@ -26,15 +26,25 @@ export interface AppDependencies {
   readonly isReady: () => boolean;
 }
 
-/** Per-client carts from the `X-Cart-Id` header (a stand-in for a session or token). */
+/**
+ * Per-client carts from the `X-Cart-Id` header (a stand-in for a session or token).
+ * Several `X-Cart-Id` lines are refused: Node would join them into one id (`a, b`),
+ * naming a third cart instead of either.
+ */
 const cartFromHeader: ResolveCartId = (req) => {
-  const cartId = req.get('x-cart-id');
-  if (cartId === undefined) {
+  const values = req.headersDistinct['x-cart-id'];
+  if (values === undefined) {
     throw new UnauthorizedError('Send an X-Cart-Id header naming your cart.', {
       challenge: 'CartId realm="cartkit-example"',
     });
   }
-  return cartId;
+  if (values.length > 1) {
+    throw new ValidationError(
+      ErrorCode.INVALID_CART_ID,
+      `Send one X-Cart-Id header, not ${values.length}.`,
+    );
+  }
+  return values[0];
 };
 
 /**

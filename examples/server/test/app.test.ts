@@ -1,10 +1,11 @@
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { type CreateCartOptions, createCart, MemoryCartStorage } from '@cartkit/core';
 import { type Logger as PinoLogger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
-import { readConfig } from '../src/config.js';
+import { type CartIdentity, readConfig } from '../src/config.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -13,14 +14,14 @@ afterEach(async () => {
 
 async function serve(
   ready: { value: boolean },
-  options: { logger?: PinoLogger; cart?: CreateCartOptions } = {},
+  options: { logger?: PinoLogger; cart?: CreateCartOptions; cartIdentity?: CartIdentity } = {},
 ) {
   const cart = await createCart(options.cart);
   const app = createApp({
     service: cart.service,
     storage: cart.storage,
     logger: options.logger ?? pino({ level: 'silent' }),
-    cartIdentity: 'shared',
+    cartIdentity: options.cartIdentity ?? 'shared',
     rateLimitPerMinute: 0,
     isReady: () => ready.value,
   });
@@ -52,6 +53,31 @@ describe('example app', () => {
     expect(kept.headers.get('x-request-id')).toBe('abc-123');
     const replaced = await fetch(`${url}/items`, { headers: { 'x-request-id': 'x'.repeat(300) } });
     expect(replaced.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('refuses several X-Cart-Id headers (Node would join them into a third cart id)', async () => {
+    const url = await serve({ value: true }, { cartIdentity: 'header' });
+    const send = (cartIds: string | string[]) =>
+      new Promise<{ status: number; body: { code?: string; items?: unknown[] } }>(
+        (resolve, reject) => {
+          const req = request(`${url}/items`, { headers: { 'x-cart-id': cartIds } }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+          });
+          req.on('error', reject);
+          req.end();
+        },
+      );
+    const twice = await send(['alice', 'bob']);
+    expect(twice.status).toBe(400);
+    expect(twice.body.code).toBe('INVALID_CART_ID');
+    const once = await send('alice');
+    expect(once.status).toBe(200);
+    expect(once.body.items).toEqual([]);
   });
 
   it('sends security headers and no X-Powered-By', async () => {
