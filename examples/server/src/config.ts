@@ -9,8 +9,23 @@ export interface ServerConfig {
   readonly port: number;
   /** `HOST` (default 127.0.0.1). */
   readonly host: string;
-  /** `DATABASE_URL` `memory:` keeps carts in process memory (nothing persists); otherwise SQLite. */
-  readonly storage: 'sqlite' | 'memory';
+  /**
+   * From `DATABASE_URL`: `postgres://…` PostgreSQL (several instances may share it),
+   * `memory:` process memory (nothing persists), anything else a SQLite file.
+   */
+  readonly storage: 'sqlite' | 'memory' | 'postgres';
+  /** `DATABASE_URL` when it is a `postgres://` / `postgresql://` URL. */
+  readonly postgresUrl: string | undefined;
+  /**
+   * `REDIS_URL` (`redis://…`): deliver reservations with BullMQ on this Redis instead of
+   * the in-process timer scheduler. Unset: timers.
+   */
+  readonly redisUrl: string | undefined;
+  /**
+   * `JOB_LOCK_MS`: with `REDIS_URL`, how long a running reservation job stays locked to
+   * its instance; a killed instance's jobs are taken over after about this long (default 30 000).
+   */
+  readonly jobLockMs: number;
   /** `DATABASE_URL`: a SQLite file path, `file:` URL or `:memory:` (default `./data/cartkit.db`). */
   readonly databasePath: string;
   /** `RESERVATION_URL`: the external reservation service; unset starts the demo service. */
@@ -63,7 +78,21 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
 const schema = z.object({
   PORT: integer('PORT', 0, 65_535, 3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
-  DATABASE_URL: z.string().trim().min(1).default('./data/cartkit.db'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .min(1)
+    .default('./data/cartkit.db')
+    .refine((url) => !isPostgresUrl(url) || isParsablePostgresUrl(url), {
+      error: 'DATABASE_URL must be postgres://user:password@host:port/database',
+    }),
+  REDIS_URL: z
+    .url({
+      protocol: /^rediss?$/,
+      error: 'REDIS_URL must be a redis://host:port (or rediss://) URL',
+    })
+    .optional(),
+  JOB_LOCK_MS: integer('JOB_LOCK_MS', 1_000, 3_600_000, 30_000),
   RESERVATION_URL: z
     .url({ protocol: /^https?$/, error: 'RESERVATION_URL must be an http(s) URL' })
     .optional(),
@@ -105,7 +134,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     port: c.PORT,
     host: c.HOST,
-    storage: c.DATABASE_URL === MEMORY ? 'memory' : 'sqlite',
+    storage: isPostgresUrl(c.DATABASE_URL)
+      ? 'postgres'
+      : c.DATABASE_URL === MEMORY
+        ? 'memory'
+        : 'sqlite',
+    postgresUrl: isPostgresUrl(c.DATABASE_URL) ? c.DATABASE_URL : undefined,
+    redisUrl: c.REDIS_URL,
+    jobLockMs: c.JOB_LOCK_MS,
     databasePath: toSqlitePath(c.DATABASE_URL),
     reservationUrl: c.RESERVATION_URL,
     logLevel: c.LOG_LEVEL,
@@ -119,6 +155,19 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
     idempotencyLeaseMs: c.IDEMPOTENCY_LEASE_MS,
   };
+}
+
+/** `postgres://` and `postgresql://` select PostgreSQL. */
+function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+function isParsablePostgresUrl(url: string): boolean {
+  try {
+    return new URL(url).hostname !== '';
+  } catch {
+    return false;
+  }
 }
 
 /** `DATABASE_URL` value that selects core's in-memory storage (for trials and benchmarks). */

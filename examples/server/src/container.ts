@@ -8,15 +8,25 @@ import {
 } from '@cartkit/core';
 import { cartCoreModule, startCart } from '@cartkit/core/inversify';
 import { httpReserverModule } from '@cartkit/reserver-http/inversify';
+import { bullmqSchedulerModule } from '@cartkit/scheduler-bullmq/inversify';
 import { timerSchedulerModule } from '@cartkit/scheduler-timer/inversify';
+import { postgresStorageModule } from '@cartkit/storage-postgres/inversify';
 import { sqliteStorageModule } from '@cartkit/storage-sqlite/inversify';
 import { Container, ContainerModule } from 'inversify';
 
 /** What the composition needs. */
 export interface CompositionOptions {
-  /** `memory`: core's in-memory storage (nothing persists); `sqlite`: the file at `databasePath`. */
-  readonly storage?: 'sqlite' | 'memory';
+  /**
+   * `memory`: core's in-memory storage (nothing persists); `sqlite`: the file at
+   * `databasePath`; `postgres`: the database at `postgresUrl`.
+   */
+  readonly storage?: 'sqlite' | 'memory' | 'postgres';
   readonly databasePath: string;
+  readonly postgresUrl?: string | undefined;
+  /** Deliver reservations with BullMQ on this Redis; unset: the timer scheduler. */
+  readonly redisUrl?: string | undefined;
+  /** BullMQ job lock (ms): a killed instance's jobs are taken over after about this long. */
+  readonly jobLockMs?: number;
   readonly reservationUrl: string;
   readonly logger: Logger;
 }
@@ -28,6 +38,29 @@ export interface ComposedCart {
   readonly scheduler: Scheduler;
   /** Stops the scheduler (bounded), then closes the reserver and the storage. */
   close(timeoutMs: number): Promise<void>;
+}
+
+/** A part the configuration names could not be started; the message names the variable. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+  constructor(
+    /** The environment variable that configures the failed part. */
+    readonly variable: string,
+    cause: unknown,
+  ) {
+    super(`${variable}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+function storageModules(options: CompositionOptions): ContainerModule[] {
+  switch (options.storage) {
+    case 'memory':
+      return [];
+    case 'postgres':
+      return [postgresStorageModule({ url: options.postgresUrl ?? '' })];
+    default:
+      return [sqliteStorageModule({ path: options.databasePath })];
+  }
 }
 
 /**
@@ -44,12 +77,33 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   await container.load(
     app,
     // Without a storage module, core's module binds its in-memory storage.
-    ...(options.storage === 'memory' ? [] : [sqliteStorageModule({ path: options.databasePath })]),
+    ...storageModules(options),
     httpReserverModule({ url: options.reservationUrl }),
-    timerSchedulerModule({ concurrency: 8 }),
+    options.redisUrl === undefined
+      ? timerSchedulerModule({ concurrency: 8 })
+      : bullmqSchedulerModule({
+          url: options.redisUrl,
+          concurrency: 8,
+          ...(options.jobLockMs === undefined
+            ? {}
+            : { lockDurationMs: options.jobLockMs, relayLeaseMs: options.jobLockMs }),
+        }),
     cartCoreModule(),
   );
-  const service = await startCart(container);
+  // Open the storage first, so a failure names the variable that configures it.
+  try {
+    await container.getAsync<CartStorage>(CartTokens.Storage);
+  } catch (error) {
+    throw new StartupError('DATABASE_URL', error);
+  }
+  let service: CartService;
+  try {
+    service = await startCart(container);
+  } catch (error) {
+    if (options.redisUrl === undefined) throw error;
+    await (await container.getAsync<CartStorage>(CartTokens.Storage)).close();
+    throw new StartupError('REDIS_URL', error);
+  }
   const storage = await container.getAsync<CartStorage>(CartTokens.Storage);
   const scheduler = await container.getAsync<Scheduler>(CartTokens.Scheduler);
   const reserver = await container.getAsync<{ close?: () => Promise<void> }>(CartTokens.Reserver);

@@ -3,6 +3,7 @@
 // adds decorated classes to the same inversify container needs it loaded first.
 import 'reflect-metadata';
 import { ConfigError, readConfig } from './config.js';
+import { StartupError } from './container.js';
 import { type RunningServer, startServer } from './server.js';
 
 async function main(): Promise<void> {
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (error instanceof ConfigError) console.error(error.message);
+  else if (error instanceof StartupError)
+    console.error(`cartkit example server cannot start: ${error.message}`);
   else if ((error as { code?: unknown }).code === 'EADDRINUSE') {
     console.error(`${(error as Error).message}: the port is taken; set PORT to another one.`);
   } else console.error('cartkit example server failed to start:', error);

@@ -66,6 +66,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const cart = await composeCart({
     storage: config.storage,
     databasePath: config.databasePath,
+    postgresUrl: config.postgresUrl,
+    redisUrl: config.redisUrl,
+    jobLockMs: config.jobLockMs,
     reservationUrl,
     logger,
   });
@@ -105,7 +108,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   logger.info(
     {
       url,
-      database: config.storage === 'memory' ? 'memory' : config.databasePath,
+      database:
+        config.storage === 'memory'
+          ? 'memory'
+          : config.storage === 'postgres'
+            ? redactPassword(config.postgresUrl ?? '')
+            : config.databasePath,
+      scheduler:
+        config.redisUrl === undefined ? 'timer' : `bullmq ${redactPassword(config.redisUrl)}`,
       identity: config.cartIdentity,
     },
     'cartkit example server listening',
@@ -163,4 +173,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 function checkingInterval(config: ServerConfig): number {
   const timeouts = [config.headersTimeoutMs, config.requestTimeoutMs].filter((ms) => ms > 0);
   return Math.max(50, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
+}
+
+/** A URL with its password replaced by `***`, for logs. */
+function redactPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid URL>';
+  }
 }

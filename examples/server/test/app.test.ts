@@ -145,6 +145,9 @@ describe('configuration', () => {
       host: '127.0.0.1',
       storage: 'sqlite',
       databasePath: './data/cartkit.db',
+      postgresUrl: undefined,
+      redisUrl: undefined,
+      jobLockMs: 30_000,
       reservationUrl: undefined,
       logLevel: 'info',
       rateLimitPerMinute: 600,
@@ -167,6 +170,31 @@ describe('configuration', () => {
       requestTimeoutMs: 0,
       headersTimeoutMs: 2_000,
     });
+  });
+
+  it('selects PostgreSQL by a postgres:// DATABASE_URL and BullMQ by REDIS_URL', () => {
+    const config = readConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/carts',
+      REDIS_URL: 'redis://cache:6379',
+      JOB_LOCK_MS: '5000',
+    });
+    expect(config).toMatchObject({
+      storage: 'postgres',
+      postgresUrl: 'postgres://u:p@db:5432/carts',
+      redisUrl: 'redis://cache:6379',
+      jobLockMs: 5_000,
+    });
+    expect(readConfig({ DATABASE_URL: 'postgresql://db/carts' }).storage).toBe('postgres');
+  });
+
+  it('names the variable of a malformed PostgreSQL or Redis URL', () => {
+    expect(() => readConfig({ DATABASE_URL: 'postgres://' })).toThrow(
+      /DATABASE_URL must be postgres:\/\/user:password@host:port\/database/,
+    );
+    expect(() => readConfig({ REDIS_URL: 'http://cache:6379' })).toThrow(
+      /REDIS_URL must be a redis:\/\/host:port/,
+    );
+    expect(() => readConfig({ JOB_LOCK_MS: '10' })).toThrow(/JOB_LOCK_MS must be at least 1000/);
   });
 
   it('accepts file and sqlite URLs for DATABASE_URL', () => {
