@@ -9,8 +9,10 @@
 // pnpm runs the `pnpm add …` lines of every package README as written (sqlite3's build
 // allowed by `--allow-build=sqlite3`, as the storage README says); @cartkit/* names
 // resolve to the tarballs through pnpm `overrides`, since they are not on the registry.
-// npm installs the same packages, with the tarballs given by path.
-// Usage: node scripts/consumer-test.mjs [--packs <dir>] [--reuse] [--only npm|pnpm] [--keep]
+// npm installs the same packages, with the tarballs given by path. A third app runs the
+// storage README's line without `--allow-build=sqlite3` and checks that opening a database
+// then fails with STORAGE_UNAVAILABLE saying how to fix it (scripts/consumer/skipped-build.mjs).
+// Usage: node scripts/consumer-test.mjs [--packs <dir>] [--reuse] [--only npm|pnpm|pnpm-skipped-build] [--keep]
 import { spawn } from 'node:child_process';
 import {
   appendFileSync,
@@ -64,7 +66,11 @@ const toolVersions = ['typescript', '@types/node', '@types/express'].map(
   (name) => `${name}@${rootManifest.devDependencies[name]}`,
 );
 
-const managers = ['npm', 'pnpm'].filter((m) => args.only === undefined || args.only === m);
+// `pnpm-skipped-build`: the storage README's line without `--allow-build=sqlite3`, to
+// check what the README says happens then (a typed error with the fix, not a crash).
+const managers = ['npm', 'pnpm', 'pnpm-skipped-build'].filter(
+  (m) => args.only === undefined || args.only === m,
+);
 try {
   // Both installs at once: each compiles sqlite3 from source, which is mostly one
   // single-threaded compiler run, so together they take about as long as one.
@@ -83,7 +89,8 @@ try {
       const log = join(app, 'install.log');
       try {
         if (manager === 'pnpm') await installWithPnpm(app, log);
-        else await installWithNpm(app, log);
+        else if (manager === 'npm') await installWithNpm(app, log);
+        else await installSkippingBuild(app, log);
       } catch (error) {
         console.error(readFileSync(log, 'utf8').split('\n').slice(-60).join('\n'));
         throw new Error(`${manager} install failed: ${error.message}`);
@@ -94,6 +101,12 @@ try {
 
   for (const manager of managers) {
     const app = join(base, manager);
+    if (manager === 'pnpm-skipped-build') {
+      console.log(`== ${manager}: open a database`);
+      cpSync(join(root, 'scripts/consumer/skipped-build.mjs'), join(app, 'skipped-build.mjs'));
+      run(process.execPath, ['skipped-build.mjs'], { cwd: app, env });
+      continue;
+    }
     for (const file of ['app.ts', 'require-check.cjs', 'tsconfig.json']) {
       cpSync(join(root, 'scripts/consumer', file), join(app, file));
     }
@@ -125,10 +138,15 @@ function logged(log, command, argv, cwd) {
   });
 }
 
+/** pnpm-workspace.yaml settings that resolve every @cartkit/* name to its tarball. */
+function pnpmOverrides() {
+  const overrides = [...tarballOf].map(([name, tarball]) => `  '${name}': 'file:${tarball}'`);
+  return `overrides:\n${overrides.join('\n')}\n`;
+}
+
 /** Runs each README's `pnpm add` line as written; @cartkit/* come from the tarballs. */
 async function installWithPnpm(app, log) {
-  const overrides = [...tarballOf].map(([name, tarball]) => `  '${name}': 'file:${tarball}'`);
-  writeFileSync(join(app, 'pnpm-workspace.yaml'), `overrides:\n${overrides.join('\n')}\n`);
+  writeFileSync(join(app, 'pnpm-workspace.yaml'), pnpmOverrides());
   for (const { line, from } of readmeLines) {
     console.log(`[pnpm] $ ${line}   (${from})`);
     await logged(log, 'sh', ['-c', line], app);
@@ -138,6 +156,17 @@ async function installWithPnpm(app, log) {
   if (!/sqlite3/.test(settings)) {
     throw new Error(`the README's pnpm line did not allow sqlite3's build:\n${settings}`);
   }
+}
+
+/** The storage README's pnpm line with sqlite3's build not allowed. */
+async function installSkippingBuild(app, log) {
+  const storage = readmeLines.find(({ from }) => from === 'packages/storage-sqlite/README.md');
+  if (storage === undefined)
+    throw new Error('no install line in packages/storage-sqlite/README.md');
+  const line = storage.line.replace(/\s*--allow-build=sqlite3/, '');
+  writeFileSync(join(app, 'pnpm-workspace.yaml'), pnpmOverrides());
+  console.log(`[pnpm-skipped-build] $ ${line}`);
+  await logged(log, 'sh', ['-c', line], app);
 }
 
 /** Installs what the READMEs name with npm: the tarballs by path, the rest from the registry. */
