@@ -1,10 +1,12 @@
 import { FakeClock } from '@cartkit/testing';
 import { describe, expect, it } from 'vitest';
 import {
+  type Cart,
   type DeliveryEvent,
   InProcessScheduler,
   MemoryCartStorage,
   MemoryReserver,
+  type SaveCartOptions,
 } from '../src/index.js';
 import {
   CompleteHookStorage,
@@ -29,6 +31,15 @@ function eventWaiter() {
 }
 
 const start = useRuntimes();
+
+/** In-memory storage that counts the tasks committed with carts. */
+class TaskCountingStorage extends MemoryCartStorage {
+  tasksSaved = 0;
+  override async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
+    await super.saveCart(cart, options);
+    this.tasksSaved += options.tasks?.length ?? 0;
+  }
+}
 
 describe('background reservation', () => {
   it('adding an item reserves it in the background: pending, then reserved with the id', async () => {
@@ -283,6 +294,82 @@ describe('releasing reservations', () => {
     await next.scheduler.whenIdle();
     expect(reserver.calls).toBe(1);
     expect(reserver.held().map((h) => h.quantity)).toEqual([5]);
+  });
+
+  it('adds to a pending line create no task; one call reserves the final quantity', async () => {
+    const reserver = new MemoryReserver();
+    const storage = new TaskCountingStorage();
+    const { service, scheduler } = await start({
+      reserver,
+      storage,
+      scheduler: () => new InProcessScheduler({ outbox: storage, retry: fastRetry }),
+    });
+    await scheduler.stop();
+    for (let i = 0; i < 10; i++) await service.addItem('c1', { name: 'A' });
+    expect(storage.tasksSaved).toBe(1);
+    const cart = await service.getCart('c1');
+    expect(cart.lines[0]).toMatchObject({
+      quantity: 10,
+      reservation: { status: 'pending', quantity: 1 },
+    });
+    const next = await start({ reserver, storage });
+    await next.scheduler.whenIdle();
+    expect(reserver.calls).toBe(1);
+    expect(reserver.held().map((h) => h.quantity)).toEqual([10]);
+    expect((await next.service.getCart('c1')).lines[0]?.reservation).toMatchObject({
+      status: 'reserved',
+      quantity: 10,
+    });
+  });
+
+  it('a burst of changes to a reserved line releases once and reserves once', async () => {
+    const reserver = new MemoryReserver();
+    const storage = new TaskCountingStorage();
+    const { service, scheduler } = await start({ reserver, storage });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    await scheduler.stop();
+    const before = storage.tasksSaved;
+    for (let i = 0; i < 5; i++) await service.addItem('c1', { name: 'A' });
+    // The first change: a release and a reservation; the others ride along.
+    expect(storage.tasksSaved - before).toBe(2);
+    const next = await start({ reserver, storage });
+    await next.scheduler.whenIdle();
+    expect(reserver.held().map((h) => h.quantity)).toEqual([6]);
+    expect(reserver.calls).toBe(2);
+  });
+
+  it('a line changed while its reservation is on the wire is adjusted once, after it', async () => {
+    const reserver = new ScriptedReserver();
+    let open: () => void = () => {};
+    reserver.gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let reached: () => void = () => {};
+    const onTheWire = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const reserve = reserver.reserve.bind(reserver);
+    reserver.reserve = (request, options) => {
+      reached();
+      return reserve(request, options);
+    };
+    const storage = new TaskCountingStorage();
+    const { service, scheduler } = await start({ reserver, storage });
+    await service.addItem('c1', { name: 'A' });
+    await onTheWire;
+    for (let i = 0; i < 3; i++) await service.addItem('c1', { name: 'A' });
+    expect(storage.tasksSaved).toBe(1);
+    open();
+    await scheduler.whenIdle();
+    // Reserved 1 (what was on the wire), then one adjustment to 4: release 1, reserve 4.
+    expect(reserver.held().map((h) => h.quantity)).toEqual([4]);
+    expect(reserver.distinctReservations).toBe(2);
+    expect(storage.tasksSaved).toBe(3);
+    expect((await service.getCart('c1')).lines[0]?.reservation).toMatchObject({
+      status: 'reserved',
+      quantity: 4,
+    });
   });
 
   it('a superseded task whose answer was lost releases what the service reserved', async () => {

@@ -37,6 +37,22 @@ export function statements(table: string) {
     ],
     /** Value of one key. */
     get: `SELECT value FROM ${table} WHERE key = ?`,
+    /**
+     * Compare-and-set of a new cart in one statement: key ?1, value ?2. Writes only
+     * where the key is free.
+     */
+    insertCart: `INSERT INTO ${table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING RETURNING key`,
+    /**
+     * Compare-and-set of a stored cart in one statement: key ?1, value ?2, writes only
+     * over a well-formed cart document (schema 1..?5, id ?4 as stored, version ?3).
+     * Anything else — another version, a damaged or foreign value — is left alone.
+     */
+    updateCart: `UPDATE ${table} SET value = ?2 WHERE key = ?1 AND CASE WHEN json_valid(value) THEN json_type(value, '$.value.schema') = 'integer' AND json_extract(value, '$.value.schema') BETWEEN 1 AND ?5 AND json_extract(value, '$.value.type') = 'cart' AND json_type(value, '$.value.data.id') = 'text' AND json_extract(value, '$.value.data.id') = ?4 AND json_type(value, '$.value.data.version') = 'integer' AND json_extract(value, '$.value.data.version') = ?3 AND json_type(value, '$.value.data.lines') = 'array' AND json_type(value, '$.value.data.createdAt') = 'text' AND json_type(value, '$.value.data.updatedAt') = 'text' ELSE 0 END RETURNING key`,
+    /**
+     * Add tasks in one statement: ?1 a JSON array of `[id, task, created_at]`,
+     * available (and due) at ?2. Known ids are left alone; returns the ids added.
+     */
+    insertTasks: `INSERT INTO ${outbox} (id, task, created_at, available_at, attempts, due_at) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2, 0, ?2 FROM json_each(?1) WHERE true ON CONFLICT (id) DO NOTHING RETURNING id`,
     /** Keys among a JSON array of keys that exist. */
     existing: `SELECT key FROM ${table} WHERE key IN (SELECT value FROM json_each(?))`,
     /** Insert or replace the value of a key. */

@@ -12,7 +12,7 @@ import {
 } from '@cartkit/core';
 import Keyv from 'keyv';
 import { type Query, SqliteConnection } from './connection.js';
-import { DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
+import { DOCUMENT_SCHEMA, DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
 import {
   type ResolvedSqliteOptions,
   resolveSqliteOptions,
@@ -20,7 +20,7 @@ import {
   type SqliteSynchronous,
 } from './options.js';
 import { LAYOUT_VERSION, type Statements, statements } from './schema.js';
-import { toOpenError, toOperationError } from './sqlite-errors.js';
+import { isLockContention, toOpenError, toOperationError } from './sqlite-errors.js';
 import { purgeExpired, SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 
 const ALL = -1;
@@ -126,6 +126,40 @@ export class SqliteCartStorage implements CartStorage {
     const { expectedVersion, idempotency } = options;
     const tasks = options.tasks ?? [];
     const cartKey = keys.cart(cart.id);
+    // The usual case in as few statements as possible: the compare-and-set is one
+    // conditional statement — on its own (autocommit is atomic) without tasks, or in
+    // a transaction with the tasks' one insert. When it writes nothing (a conflict, a
+    // damaged or foreign value, a task id already taken), the careful path below
+    // reads, decodes and says why.
+    if (cart.version === expectedVersion + 1) {
+      const write = (query: Query) => this.#compareAndSet(query, cart, cartKey, expectedVersion);
+      const written =
+        tasks.length === 0
+          ? await this.#write('saveCart', write)
+          : await this.#transaction('saveCart', async (query) => {
+              if (!(await write(query))) return false;
+              const added = await query(
+                this.#sql.insertTasks,
+                JSON.stringify(
+                  await Promise.all(
+                    tasks.map(async (task) => [
+                      task.id,
+                      await this.#codec.encode('task', task),
+                      task.createdAt,
+                    ]),
+                  ),
+                ),
+                this.#clock.now(),
+              );
+              // A task id was taken: undo the cart write, let the careful path report it.
+              if (added.length !== tasks.length) throw new TakenTaskId();
+              return true;
+            }).catch((error: unknown) => {
+              if (error instanceof StorageError && error.cause instanceof TakenTaskId) return false;
+              throw error;
+            });
+      if (written) return;
+    }
     await this.#transaction('saveCart', async (query) => {
       const stored = await readValue(query, this.#sql.get, cartKey);
       const storedVersion =
@@ -213,6 +247,37 @@ export class SqliteCartStorage implements CartStorage {
       throw toOperationError(error, 'close', this.path);
     });
     return this.#closed;
+  }
+
+  /**
+   * The one-statement compare-and-set of `cart` over `expectedVersion`. @returns
+   * whether it wrote; `false` also when the stored value is not readable as a cart
+   * (the careful path then reports the damage).
+   */
+  async #compareAndSet(
+    query: Query,
+    cart: Cart,
+    cartKey: string,
+    expectedVersion: number,
+  ): Promise<boolean> {
+    const value = await this.#codec.encode('cart', cart);
+    try {
+      const rows =
+        expectedVersion === 0
+          ? await query(this.#sql.insertCart, cartKey, value)
+          : await query(
+              this.#sql.updateCart,
+              cartKey,
+              value,
+              expectedVersion,
+              storedString(cart.id),
+              DOCUMENT_SCHEMA,
+            );
+      return rows.length === 1;
+    } catch (error) {
+      if (isLockContention(error)) throw error;
+      return false;
+    }
   }
 
   async #insertTasks(query: Query, tasks: readonly ReservationTask[]): Promise<void> {
@@ -364,6 +429,14 @@ async function migrateJobsToOutbox(
     await query(sql.delete, key);
   }
   await query(sql.dropLegacyJobs);
+}
+
+/** Thrown inside a transaction to undo it when a task id is already in the outbox. */
+class TakenTaskId extends Error {}
+
+/** How keyv's serializer stores a string: a leading `:` is doubled. */
+function storedString(text: string): string {
+  return text.startsWith(':') ? `:${text}` : text;
 }
 
 /** The `value` column of `key`, or `undefined` when the key is absent. */

@@ -121,10 +121,11 @@ export function startReservation(
  */
 export function requestReservation(line: CartLine, ctx: TransitionContext): ReservationChange {
   const r = line.reservation;
+  // Pending: its task settles the line's current quantity when it runs (see
+  // afterQuantityChange), so asking again changes nothing.
   if (
     r !== null &&
-    r.quantity === line.quantity &&
-    (r.status === 'pending' || r.status === 'reserved')
+    (r.status === 'pending' || (r.status === 'reserved' && r.quantity === line.quantity))
   ) {
     return { line, tasks: [] };
   }
@@ -137,8 +138,12 @@ export function requestReservation(line: CartLine, ctx: TransitionContext): Rese
 
 /**
  * Reconciles the reservation after the line's quantity changed from `before` to
- * `after.quantity`: the old reservation is released (or, if pending, superseded),
- * and a new one is started when the line had an active one or `autoReserve` is on.
+ * `after.quantity`. A `pending` reservation is kept as it is, with no new task: its
+ * task settles the line's quantity when it runs (it hands over to a task for the
+ * new quantity if it has not reached the service yet, else adjusts once it has
+ * reserved), so a burst of changes costs one adjustment, not one per change.
+ * Otherwise the old reservation is released and a new one is started when the line
+ * had an active one or `autoReserve` is on.
  */
 export function afterQuantityChange(
   before: CartLine,
@@ -146,6 +151,9 @@ export function afterQuantityChange(
   autoReserve: boolean,
   ctx: TransitionContext,
 ): ReservationChange {
+  if (before.reservation?.status === 'pending') {
+    return { line: { ...after, reservation: before.reservation }, tasks: [] };
+  }
   const release = releaseTaskFor(before, ctx);
   if (autoReserve || isActive(before.reservation)) {
     const started = startReservation(after, ctx);

@@ -11,6 +11,10 @@ import {
   markReserved,
   markRetrying,
   mayFollowUncertainFailure,
+  type ReservationChange,
+  requestReservation,
+  startReservation,
+  type TransitionContext,
 } from '../domain/reservation.js';
 import { newTask, type ReservationTask } from '../domain/task.js';
 import { ErrorCode, ReservationError, toReservationError } from '../errors/index.js';
@@ -81,17 +85,36 @@ export class ReservationWorker implements TaskHandler {
       return;
     }
     const cart = await this.#options.repository.read(task.cartId);
+    const nothingHeldYet = delivery.attempt <= 1 && task.idempotencyKey === task.id;
     if (!wantsTask(cart, task)) {
-      const nothingHeldYet = delivery.attempt <= 1 && task.idempotencyKey === task.id;
       if (nothingHeldYet || reserver.release === undefined) {
         logger.debug({ taskId: task.id }, 'reservation task superseded; nothing to do');
         return;
       }
+    } else if (
+      nothingHeldYet &&
+      cart !== undefined &&
+      findLine(cart, task.itemName)?.quantity !== task.quantity
+    ) {
+      // The line's quantity changed while this task waited and nothing went out under
+      // its key yet: hand the line over to a task for its current quantity.
+      const handedOver = await this.#changeLine(task, (line, ctx) =>
+        line.quantity === task.quantity ? { line, tasks: [] } : startReservation(line, ctx),
+      );
+      if (handedOver) {
+        logger.debug({ taskId: task.id }, 'reservation task handed over to the current quantity');
+        return;
+      }
     }
     const { reservationId } = await this.#reserve(task, delivery.signal);
-    const recorded = await this.#updateLine(task, (line) =>
-      markReserved(line, reservationId, delivery.attempt, this.#options.clock.now()),
-    );
+    // Reserved for the task's quantity; if the line changed meanwhile, one adjustment
+    // (release, and a reservation of the current quantity) goes out with the record.
+    const recorded = await this.#changeLine(task, (line, ctx) => {
+      const reserved = markReserved(line, reservationId, delivery.attempt, ctx.now);
+      return reserved.quantity === task.quantity
+        ? { line: reserved, tasks: [] }
+        : requestReservation(reserved, ctx);
+    });
     if (recorded) {
       logger.info(
         { taskId: task.id, cartId: task.cartId, item: task.itemName, reservationId },
@@ -218,6 +241,38 @@ export class ReservationWorker implements TaskHandler {
           transient: false,
         },
       );
+    }
+    return result;
+  }
+
+  /**
+   * Applies `change` to the task's line if it still wants this task, saving the tasks
+   * it yields with the cart (and waking the scheduler for them). @returns whether it did.
+   */
+  async #changeLine(
+    task: ReservationTask,
+    change: (line: CartLine, ctx: TransitionContext) => ReservationChange,
+  ): Promise<boolean> {
+    const { result, tasks } = await this.#options.repository.mutate(
+      task.cartId,
+      (cart, _exists, now) => {
+        const line = findLine(cart, task.itemName);
+        if (line === undefined || line.reservation?.jobId !== task.id) {
+          return { unchanged: true, result: false };
+        }
+        const changed = change(line, { cartId: task.cartId, now, newId: this.#generateId });
+        if (changed.line === line && changed.tasks.length === 0) {
+          return { unchanged: true, result: true };
+        }
+        return { lines: putLine(cart, changed.line), tasks: changed.tasks, result: true };
+      },
+    );
+    if (tasks.length > 0) {
+      try {
+        this.#options.scheduler?.notify();
+      } catch {
+        // The tasks are in the outbox; the next poll finds them.
+      }
     }
     return result;
   }
