@@ -130,8 +130,9 @@ export class SqliteCartStorage implements CartStorage {
     // conditional statement — on its own (autocommit is atomic) without tasks, or in
     // a transaction with the tasks' one insert. When it writes nothing (a conflict, a
     // damaged or foreign value, a task id already taken), the careful path below
-    // reads, decodes and says why.
-    if (cart.version === expectedVersion + 1) {
+    // reads, decodes and says why. A save that completes an idempotency record takes
+    // the careful path too (the record's checks need the transaction's reads).
+    if (cart.version === expectedVersion + 1 && idempotency === undefined) {
       const write = (query: Query) => this.#compareAndSet(query, cart, cartKey, expectedVersion);
       const written =
         tasks.length === 0
