@@ -47,7 +47,7 @@ type Endpoint = (req: Request, res: Response) => Promise<HttpResult>;
  * | `PATCH /items/:name {quantity}` | 200 `{ item, version }` |
  * | `DELETE /items/:name` | 204 |
  * | `DELETE /items` | 204 (the cart is emptied) |
- * | `POST /reserve {name}` | 202 job started, 200 already pending or reserved: `{ name, reservation, version }` |
+ * | `POST /reserve {name}` | 202 task started, 200 already pending or reserved: `{ name, reservation, version }` |
  * | `GET /openapi.json` | the OpenAPI 3.1 document |
  *
  * Cart responses carry `ETag: "<version>"`; writes honour `If-Match`; the POST

@@ -1,5 +1,5 @@
 /**
- * Timer-based background scheduler for cartkit reservation jobs.
+ * Timer-based background scheduler for cartkit reservation tasks.
  * @packageDocumentation
  */
 export {

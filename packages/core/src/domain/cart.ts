@@ -11,9 +11,9 @@ export interface ReservationFailure {
 
 /** The reservation state of one cart line. */
 export interface LineReservation {
-  /** `pending` until the background job settles, then `reserved` or `failed`. */
+  /** `pending` until the background task settles, then `reserved` or `failed`. */
   readonly status: ReservationStatus;
-  /** Id of the job that drives this reservation. */
+  /** Id of the reservation task that drives this reservation (the field keeps its stored name). */
   readonly jobId: string;
   /** The `Idempotency-Key` its attempts send (stable across retries and re-requests after uncertain failures). */
   readonly idempotencyKey: string;

@@ -96,7 +96,7 @@ export class ReservationError extends CartError {
     });
   }
 
-  /** A transient failure (the job is retried with backoff). */
+  /** A transient failure (the task is retried with backoff). */
   static unavailable(
     message: string,
     options: Omit<ReservationErrorOptions, 'transient'> = {},

@@ -4,7 +4,7 @@ export interface ReservationRequest {
   readonly name: string;
   /** The quantity to reserve. */
   readonly quantity: number;
-  /** Stable per job: the same on every retry, so the service reserves at most once. */
+  /** Stable per task: the same on every retry, so the service reserves at most once. */
   readonly idempotencyKey: string;
   /** The cart the line belongs to (for services that want it; the default protocol ignores it). */
   readonly cartId: string;

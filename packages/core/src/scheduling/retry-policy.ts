@@ -2,7 +2,7 @@ import { ConfigurationError } from '../errors/index.js';
 
 /** How a scheduler retries failed attempts. */
 export interface RetryPolicy {
-  /** Attempts before a job fails for good (transient failures only). Default 8. */
+  /** Attempts before a task fails for good (transient failures only). Default 8. */
   readonly maxAttempts: number;
   /** Backoff base: the first retry waits up to this long. Default 250 ms. */
   readonly baseDelayMs: number;

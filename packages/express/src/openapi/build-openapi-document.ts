@@ -353,13 +353,13 @@ function paths(): OpenApiObject {
         operationId: 'reserveItem',
         summary: 'Reserve an item of the cart in the background',
         description:
-          'Starts a reservation job (202) unless one is pending or the line is reserved for its ' +
+          'Starts a reservation task (202) unless one is pending or the line is reserved for its ' +
           'quantity (200). After a failure, starts a new one. Poll the `Location` for the state.',
         parameters: [ref('parameters', 'IfMatch'), ref('parameters', 'IdempotencyKey')],
         requestBody: requestBody('ReserveRequest', POST_MEDIA_TYPES),
         responses: {
           '200': reservationResponse('The reservation is already pending or reserved.'),
-          '202': reservationResponse('A reservation job was started.'),
+          '202': reservationResponse('A reservation task was started.'),
           ...errors(...BODY_ERRORS, 'NotFound', 'IdempotencyKeyReused'),
         },
       },
