@@ -218,9 +218,10 @@ describe('background reservations end to end', () => {
     const a = run(db, fake.url, 'drain');
     const b = run(db, fake.url, 'drain');
     const [resultA, resultB] = await Promise.all([nextJson(a.lines), nextJson(b.lines)]);
+    // How the 100 split between the two depends on which process starts first (on a
+    // loaded machine one may drain everything before the other polls), so only the
+    // total is asserted: together exactly 100 successes, each made once at the fake.
     expect((resultA.successes ?? 0) + (resultB.successes ?? 0)).toBe(100);
-    expect(resultA.successes).toBeGreaterThan(0); // both processes really worked
-    expect(resultB.successes).toBeGreaterThan(0);
     expect(fake.stats.reservationsMade).toBe(100);
     const lines = await seeding.service.listItems('shared');
     expect(lines.every((l) => l.reservation?.status === 'reserved')).toBe(true);
