@@ -29,6 +29,7 @@ export {
 export { newTask, type ReservationTask, type ReservationTaskKind } from './domain/task.js';
 export * from './errors/index.js';
 export { MemoryCartStorage, type MemoryCartStorageOptions } from './memory/memory-cart-storage.js';
+export { MemoryChangeFeed, type MemoryChangeFeedOptions } from './memory/memory-change-feed.js';
 export {
   canTakeOverClaim,
   MemoryIdempotencyStore,
@@ -66,6 +67,7 @@ export {
   type ReservationRequestResult,
   type WriteOptions,
 } from './service/cart-service.js';
+export { type ChangeDescription, describeChange } from './service/describe-change.js';
 export {
   isInterruption,
   ReservationWorker,

@@ -15,6 +15,12 @@ export {
 export { inertScheduler } from './inert-scheduler.js';
 export { seededRandom } from './seeded-random.js';
 export {
+  type ChangeFeedCapabilities,
+  type ChangeFeedFactory,
+  type ChangeFeedHarness,
+  changeFeedContractSuite,
+} from './suites/change-feed-suite.js';
+export {
   type IdempotencyStoreCapabilities,
   type IdempotencyStoreFactory,
   type IdempotencyStoreFactoryContext,

@@ -1,5 +1,7 @@
 import { MemoryCartStorage } from '../memory/memory-cart-storage.js';
+import { MemoryChangeFeed } from '../memory/memory-change-feed.js';
 import { MemoryReserver } from '../memory/memory-reserver.js';
+import type { ChangeFeed } from '../ports/change-feed.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Outbox } from '../ports/outbox.js';
@@ -24,6 +26,11 @@ export interface CreateCartOptions extends CartSettings {
   readonly scheduler?:
     | Scheduler
     | ((deps: { storage: CartStorage; outbox: Outbox; clock: Clock; logger: Logger }) => Scheduler);
+  /**
+   * Where each committed cart change is announced (for live views such as SSE).
+   * Default: a new {@link MemoryChangeFeed} (this process's changes only).
+   */
+  readonly changeFeed?: ChangeFeed;
   /** Default: the system clock. */
   readonly clock?: Clock;
   /** Default: silent. */
@@ -37,7 +44,9 @@ export interface CartRuntime extends AsyncDisposable {
   readonly reserver: Reserver;
   readonly scheduler: Scheduler;
   readonly worker: ReservationWorker;
-  /** Stops the scheduler (bounded), then closes the reserver and the storage. */
+  /** Committed cart changes: `changeFeed.subscribe(cartId, listener, { afterVersion })`. */
+  readonly changeFeed: ChangeFeed;
+  /** Stops the scheduler (bounded), then closes the reserver, the change feed and the storage. */
   close(options?: StopOptions): Promise<void>;
 }
 
@@ -57,6 +66,7 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
     storage: givenStorage,
     reserver: givenReserver,
     scheduler: givenScheduler,
+    changeFeed: givenChangeFeed,
     clock: givenClock,
     logger: givenLogger,
     ...settings
@@ -65,11 +75,12 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
   const logger = givenLogger ?? silentLogger;
   const storage = givenStorage ?? new MemoryCartStorage({ clock });
   const reserver: Reserver = givenReserver ?? new MemoryReserver();
+  const changeFeed = givenChangeFeed ?? new MemoryChangeFeed({ logger });
   const scheduler =
     typeof givenScheduler === 'function'
       ? givenScheduler({ storage, outbox: storage, clock, logger })
       : (givenScheduler ?? new InProcessScheduler({ outbox: storage, clock, logger }));
-  const service = new CartService({ ...settings, storage, scheduler, clock, logger });
+  const service = new CartService({ ...settings, storage, scheduler, changeFeed, clock, logger });
   const worker = new ReservationWorker({
     repository: service.repository,
     reserver,
@@ -83,6 +94,7 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
     closed ??= (async () => {
       await scheduler.stop(stopOptions);
       await reserver.close?.();
+      await changeFeed.close();
       await storage.close();
     })();
     return closed;
@@ -93,6 +105,7 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
     reserver,
     scheduler,
     worker,
+    changeFeed,
     close,
     [Symbol.asyncDispose]: () => close(),
   };

@@ -1,3 +1,4 @@
+import type { ChangeFeed } from '../ports/change-feed.js';
 import type { Clock } from '../ports/clock.js';
 import type { Logger } from '../ports/logger.js';
 import type { Reserver } from '../ports/reserver.js';
@@ -25,7 +26,10 @@ function token<T>(name: string): Token<T> {
 }
 
 /** Settings for the cart service, apart from its ports. */
-export type CartSettings = Omit<CartServiceOptions, 'storage' | 'scheduler' | 'clock' | 'logger'>;
+export type CartSettings = Omit<
+  CartServiceOptions,
+  'storage' | 'scheduler' | 'clock' | 'logger' | 'changeFeed'
+>;
 
 /**
  * Service identifiers for every port and for the cart service. Registered under
@@ -38,6 +42,8 @@ export const CartTokens = Object.freeze({
   Reserver: token<Reserver>('Reserver'),
   /** {@link Scheduler} */
   Scheduler: token<Scheduler>('Scheduler'),
+  /** {@link ChangeFeed}: committed cart changes, for live views (SSE). */
+  ChangeFeed: token<ChangeFeed>('ChangeFeed'),
   /** {@link Clock} */
   Clock: token<Clock>('Clock'),
   /** {@link Logger} */

@@ -7,7 +7,9 @@
 import { ContainerModule } from 'inversify';
 import { type CartSettings, CartTokens } from '../composition/tokens.js';
 import { MemoryCartStorage } from '../memory/memory-cart-storage.js';
+import { MemoryChangeFeed } from '../memory/memory-change-feed.js';
 import { MemoryReserver } from '../memory/memory-reserver.js';
+import type { ChangeFeed } from '../ports/change-feed.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Reserver } from '../ports/reserver.js';
@@ -23,8 +25,8 @@ export interface CartCoreModuleOptions {
   readonly settings?: CartSettings;
   /**
    * Bind core's defaults for ports that are not bound when this module loads:
-   * system Clock, silent Logger, in-memory Storage and Reserver, in-process
-   * Scheduler. Default `true`. Load adapter modules first so theirs win.
+   * system Clock, silent Logger, in-memory Storage, Reserver and ChangeFeed,
+   * in-process Scheduler. Default `true`. Load adapter modules first so theirs win.
    */
   readonly defaults?: boolean;
 }
@@ -50,6 +52,12 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
     }
     if (unbound(CartTokens.Reserver))
       bind(CartTokens.Reserver).toConstantValue(new MemoryReserver());
+    if (unbound(CartTokens.ChangeFeed)) {
+      bind<ChangeFeed>(CartTokens.ChangeFeed)
+        .toResolvedValue((logger: Logger) => new MemoryChangeFeed({ logger }), [CartTokens.Logger])
+        .inSingletonScope()
+        .onDeactivation((feed) => feed.close());
+    }
     if (unbound(CartTokens.Scheduler)) {
       bind(CartTokens.Scheduler)
         .toResolvedValue(
@@ -67,13 +75,23 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
           clock: Clock,
           logger: Logger,
           settings: CartSettings,
-        ) => new CartService({ ...settings, storage, scheduler, clock, logger }),
+          changeFeed: ChangeFeed | undefined,
+        ) =>
+          new CartService({
+            ...settings,
+            storage,
+            scheduler,
+            clock,
+            logger,
+            ...(changeFeed === undefined ? {} : { changeFeed }),
+          }),
         [
           CartTokens.Storage,
           CartTokens.Scheduler,
           CartTokens.Clock,
           CartTokens.Logger,
           CartTokens.Settings,
+          { serviceIdentifier: CartTokens.ChangeFeed, optional: true },
         ],
       )
       .inSingletonScope();

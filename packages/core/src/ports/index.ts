@@ -1,4 +1,12 @@
 export type { CartStore, SaveCartOptions } from './cart-store.js';
+export type {
+  CartChange,
+  CartChangeKind,
+  ChangeFeed,
+  ChangeFeedEvent,
+  ChangeSubscribeOptions,
+  ChangeSubscription,
+} from './change-feed.js';
 export { type Clock, type ClockTimer, systemClock } from './clock.js';
 export type {
   CompletedIdempotencyRecord,

@@ -2,10 +2,12 @@ import { type Cart, type CartLine, emptyCart } from '../domain/cart.js';
 import type { ReservationTask } from '../domain/task.js';
 import { ConflictError, ErrorCode } from '../errors/index.js';
 import type { CartStore } from '../ports/cart-store.js';
+import type { CartChange, ChangeFeed } from '../ports/change-feed.js';
 import type { Clock } from '../ports/clock.js';
 import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import type { Logger } from '../ports/logger.js';
 import { KeyedMutex } from '../support/keyed-mutex.js';
+import { describeChange } from './describe-change.js';
 
 /** The outcome of a change function: new lines and tasks to save, or nothing to save. */
 export type CartMutation<R> =
@@ -46,6 +48,12 @@ export interface CartRepositoryOptions {
   readonly logger: Logger;
   /** Compare-and-set attempts before giving up with `CONCURRENT_MODIFICATION`. */
   readonly maxSaveAttempts: number;
+  /**
+   * Where each committed change is announced, after its commit (in version order
+   * per cart within this process). A failing feed never fails the write: it is
+   * logged. Default: none.
+   */
+  readonly changeFeed?: ChangeFeed;
 }
 
 /**
@@ -128,6 +136,7 @@ export class CartRepository {
           tasks,
           ...(idempotency === undefined ? {} : { idempotency }),
         });
+        this.#announce(current, next);
         return { cart: next, result: mutation.result, tasks };
       } catch (error) {
         if (!ConflictError.is(error) || error.code !== ErrorCode.VERSION_CONFLICT) throw error;
@@ -141,6 +150,30 @@ export class CartRepository {
         logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
         await backoff(attempt);
       }
+    }
+  }
+
+  /** Publishes a committed change; never throws (a failing feed is logged). */
+  #announce(before: Cart, after: Cart): void {
+    const { changeFeed, logger } = this.#options;
+    if (changeFeed === undefined) return;
+    const { kind, itemName } = describeChange(before, after);
+    const change: CartChange = {
+      cartId: after.id,
+      version: after.version,
+      kind,
+      ...(itemName === undefined ? {} : { itemName }),
+      at: after.updatedAt,
+    };
+    const failed = (error: unknown) =>
+      logger.error(
+        { err: error, cartId: change.cartId, version: change.version },
+        'could not publish a cart change; subscribers will resync',
+      );
+    try {
+      changeFeed.publish(change).catch(failed);
+    } catch (error) {
+      failed(error);
     }
   }
 }

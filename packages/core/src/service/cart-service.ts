@@ -25,6 +25,7 @@ import {
 } from '../domain/rules.js';
 import { ConfigurationError, ErrorCode, NotFoundError, ValidationError } from '../errors/index.js';
 import type { CartStore } from '../ports/cart-store.js';
+import type { ChangeFeed } from '../ports/change-feed.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
@@ -37,6 +38,12 @@ export interface CartServiceOptions {
   readonly storage: CartStore;
   /** Delivers reservation tasks in the background; notified after tasks are committed. */
   readonly scheduler: Pick<Scheduler, 'notify'>;
+  /**
+   * Where each committed cart change is announced (`{ cartId, version, kind, ... }`),
+   * after its commit. Default: none (`createCart` and the inversify module give an
+   * in-memory one).
+   */
+  readonly changeFeed?: ChangeFeed;
   /** Time source. Default: the system clock. */
   readonly clock?: Clock;
   /** Structured logger (pino-compatible). Default: silent. */
@@ -142,6 +149,7 @@ export class CartService {
       clock: this.#clock,
       logger: this.#logger,
       maxSaveAttempts,
+      ...(options.changeFeed === undefined ? {} : { changeFeed: options.changeFeed }),
     });
   }
 
