@@ -10,3 +10,8 @@ export {
   bullmqDefaults,
   redactRedisUrl,
 } from './options.js';
+export {
+  createRedisChangeFeed,
+  RedisChangeFeed,
+  type RedisChangeFeedOptions,
+} from './redis-change-feed.js';
