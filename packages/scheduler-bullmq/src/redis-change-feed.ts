@@ -37,8 +37,8 @@ const DEFAULT_BUFFER_TTL_MS = 3_600_000;
 const DEFAULT_PREFIX = 'cartkit:feed';
 
 /**
- * Appends a change to its cart's buffer (continuity kept: a duplicate or older
- * version is not buffered, a gap starts the buffer afresh), caps and expires the
+ * Appends a change to its cart's buffer (increasing versions: a duplicate or
+ * older version is not buffered; a gap is kept, resumes across it get `resync`), caps and expires the
  * buffer, and publishes the change — all in one step, so a change is in the
  * buffer exactly when its message has been published.
  */
@@ -48,7 +48,6 @@ local v = tonumber(ARGV[1])
 local lv = nil
 if last then lv = tonumber(cjson.decode(last).version) end
 if lv == nil or v > lv then
-  if lv ~= nil and v ~= lv + 1 then redis.call('DEL', KEYS[1]) end
   redis.call('RPUSH', KEYS[1], ARGV[2])
   redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1)
 end
@@ -241,8 +240,9 @@ export class RedisChangeFeed implements ChangeFeed {
         });
         if (resumeAfter === undefined) {
           // Subscribed before the feed was live: what the buffer holds may have been
-          // published after the subscribe call; deliver it all (duplicates are dropped).
-          for (const change of buffer) this.#deliver(subscriber, change, true);
+          // published after the subscribe call; deliver it all (duplicates are dropped,
+          // gaps become resync as for live messages).
+          for (const change of buffer) this.#deliver(subscriber, change);
         } else {
           this.#resume(subscriber, buffer, resumeAfter);
         }
@@ -256,20 +256,21 @@ export class RedisChangeFeed implements ChangeFeed {
     }
     const pending = subscriber.pending ?? [];
     subscriber.pending = undefined;
-    for (const change of pending) this.#deliver(subscriber, change, false);
+    for (const change of pending) this.#deliver(subscriber, change);
   }
 
   #resume(subscriber: Subscriber, buffer: readonly CartChange[], after: number): void {
     const latest = buffer.at(-1)?.version;
+    const following = buffer.filter((change) => change.version > after);
+    // Replayable only when the buffer holds every version after `after`, without a gap.
+    const complete =
+      latest !== undefined &&
+      buffer.some((change) => change.version <= after + 1) &&
+      following.every((change, index) => change.version === after + 1 + index);
     if (latest !== undefined && after >= latest) {
       subscriber.last = after;
-    } else if (
-      latest !== undefined &&
-      (buffer[0]?.version ?? Number.POSITIVE_INFINITY) <= after + 1
-    ) {
-      for (const change of buffer) {
-        if (change.version > after) this.#emit(subscriber, { type: 'change', change });
-      }
+    } else if (complete) {
+      for (const change of following) this.#emit(subscriber, { type: 'change', change });
       subscriber.last = latest;
     } else {
       this.#emit(subscriber, {
@@ -289,16 +290,16 @@ export class RedisChangeFeed implements ChangeFeed {
     if (set === undefined) return;
     for (const subscriber of [...set]) {
       if (subscriber.pending !== undefined) subscriber.pending.push(change);
-      else this.#deliver(subscriber, change, false);
+      else this.#deliver(subscriber, change);
     }
   }
 
-  #deliver(subscriber: Subscriber, change: CartChange, replay: boolean): void {
+  #deliver(subscriber: Subscriber, change: CartChange): void {
     if (subscriber.closed) return;
     const last = subscriber.last;
     if (last !== undefined && change.version <= last) return; // already seen
     subscriber.last = change.version;
-    if (last !== undefined && change.version !== last + 1 && !replay) {
+    if (last !== undefined && change.version !== last + 1) {
       this.#emit(subscriber, {
         type: 'resync',
         reason: `versions ${last + 1} to ${change.version - 1} were not seen`,
