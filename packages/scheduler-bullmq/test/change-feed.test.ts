@@ -35,6 +35,34 @@ describeEngines('Redis change feed', () => {
     { bufferSize: BUFFER_SIZE, multiInstance: true },
   );
 
+  it('answers a resume across a version gap in the buffer with resync', async () => {
+    const channelPrefix = `cartkit-test:feed:${randomBytes(6).toString('hex')}`;
+    const url = requireEngines().redisUrl;
+    const publisher = createRedisChangeFeed({ url, channelPrefix });
+    const subscriber = createRedisChangeFeed({ url, channelPrefix });
+    try {
+      const change = (version: number) =>
+        ({ cartId: 'c1', version, kind: 'item-added', at: 'x' }) as const;
+      for (const v of [1, 2, 4, 5]) await publisher.publish(change(v));
+      const events = await new Promise<string[]>((resolve) => {
+        const seen: string[] = [];
+        subscriber.subscribe(
+          'c1',
+          (event) => {
+            seen.push(event.type === 'change' ? String(event.change.version) : event.type);
+            if (seen.length === 2) resolve(seen);
+          },
+          { afterVersion: 1 },
+        );
+        void subscriber.ready().then(() => publisher.publish(change(6)));
+      });
+      expect(events).toEqual(['resync', '6']);
+    } finally {
+      await publisher.close();
+      await subscriber.close();
+    }
+  });
+
   it('shares a caller-owned connection and leaves it open on close', async () => {
     const connection = new Redis(requireEngines().redisUrl);
     try {
