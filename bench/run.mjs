@@ -104,6 +104,8 @@ function server(kind, env = {}) {
     express: { command: process.execPath, args: [join(here, 'servers/express-bare.mjs')], env },
     'cartkit-memory': cartkit('memory'),
     'cartkit-sqlite': cartkit('sqlite'),
+    // PostgreSQL + BullMQ: DATABASE_URL and REDIS_URL come in `env`.
+    'cartkit-postgres': cartkit('postgres'),
     flask: {
       command: flask.python,
       args: ['main.py'],
@@ -144,6 +146,7 @@ const LABEL = {
   express: 'bare express 5',
   'cartkit-memory': 'cartkit, in-memory storage',
   'cartkit-sqlite': 'cartkit, SQLite',
+  'cartkit-postgres': 'cartkit, PostgreSQL + BullMQ',
   flask: 'Flask seed',
 };
 
@@ -551,15 +554,178 @@ scenario(
 );
 
 scenario('scale-out', '1 vs 3 instances on PostgreSQL + BullMQ', async (group) => {
-  // Placeholder: the scale-out adapters add this row (same table, same JSON).
+  const services = startServices();
+  if (services.missing !== undefined) {
+    process.stderr.write(`   scale-out not measured: ${services.missing}\n`);
+    rows.push({
+      group,
+      subject: `not measured: ${services.missing}`,
+      kind: 'skipped',
+      value: null,
+      unit: '',
+    });
+    return;
+  }
+  const setups = [];
+  try {
+    // Each configuration on its own database and Redis database: one's reservation work
+    // never runs on the other's queue.
+    for (const n of [1, 3]) {
+      const db = `cartkit_bench_${n}`;
+      services.psql(`CREATE DATABASE ${db} OWNER ${services.pgUser}`);
+      const env = {
+        ...AS_SHIPPED,
+        DATABASE_URL: services.pgUrl(db),
+        REDIS_URL: `${services.redisUrl}/${n}`,
+      };
+      const setup = { n, instances: [] };
+      setups.push(setup);
+      // One at a time: the first migrates the database, the others find it done.
+      for (let i = 0; i < n; i++) setup.instances.push(await server('cartkit-postgres', env));
+      await fill(setup.instances[0].origin, 'scale-get-0', 10);
+      await settle(setup.instances[0].origin, 'scale-get-0');
+    }
+    // GET (no background work): rounds interleaved, 1 then 3, so drift in the machine's
+    // load falls on both alike.
+    const get = {
+      what: 'GET',
+      text: 'GET /items, 10-line cart',
+      request: () => () => ({ method: 'GET', cartPrefix: 'scale-get-' }),
+    };
+    const getRuns = new Map(setups.map((setup) => [setup, { errors: 0, runs: [] }]));
+    for (const run of rounds()) {
+      for (const setup of setups) {
+        const m = getRuns.get(setup);
+        const result = await spread(setup.instances, run, get.request(run));
+        m.errors += result.errors;
+        if (run !== 'warmup') m.runs.push(result);
+      }
+    }
+    for (const setup of setups) scaleOutRow(group, get, setup.n, getRuns.get(setup));
+    // POST: one configuration at a time, stopped before the next runs, so the reservation
+    // work one's writes left behind does not slow the other (as the other write rows).
+    const post = {
+      what: 'POST',
+      text: 'POST /items, 1,000 carts',
+      // Each wrk process on carts of its own: instances compete for the database, not rows.
+      request: (run) => (k, n) => ({
+        method: 'POST',
+        cartPrefix: `scale-${run}-w${k}-`,
+        carts: Math.ceil(1000 / n),
+      }),
+    };
+    for (const setup of setups) {
+      const m = { errors: 0, runs: [] };
+      for (const run of rounds()) {
+        const result = await spread(setup.instances, run, post.request(run));
+        m.errors += result.errors;
+        if (run !== 'warmup') m.runs.push(result);
+      }
+      scaleOutRow(group, post, setup.n, m);
+      for (const s of setup.instances.splice(0)) await stopServer('cartkit-postgres', s);
+    }
+  } finally {
+    for (const setup of setups) {
+      for (const s of setup.instances) await stopServer('cartkit-postgres', s);
+    }
+    services.stop();
+  }
+  for (const what of ['GET', 'POST']) {
+    const of = (n) =>
+      rows.find(
+        (r) => r.group === group && r.scaleOut?.what === what && r.scaleOut.instances === n,
+      );
+    const [one, three] = [of(1), of(3)];
+    if (one === undefined || three === undefined || !one.value) continue;
+    three.ratio = three.value / one.value;
+    three.ratioText = `3/1 = ${three.ratio.toFixed(2)}x req/s, p99 ${(three.p99Ms / one.p99Ms).toFixed(2)}x`;
+  }
+});
+
+/** The runs of a measurement: a warm-up (unless the plan has none), then the repeats. */
+function rounds() {
+  return [
+    ...(plan.warmupSeconds > 0 ? ['warmup'] : []),
+    ...Array.from({ length: plan.repeats }, (_, i) => `r${i + 1}`),
+  ];
+}
+
+/**
+ * One run against `instances`: the plan's connections split over one wrk process per
+ * instance, all started together (no proxy in front: it would be the bottleneck).
+ * req/s is their sum, p99 the worst of them. `request(k, n)` gives process k's settings.
+ */
+async function spread(instances, run, request) {
+  const n = instances.length;
+  const seconds = run === 'warmup' ? plan.warmupSeconds : plan.seconds;
+  const split = (k) => Math.floor(plan.connections / n) + (k < plan.connections % n ? 1 : 0);
+  const each = await Promise.all(
+    instances.map((s, k) =>
+      wrk({ origin: s.origin, connections: split(k), seconds, request: request(k, n) }),
+    ),
+  );
+  return {
+    rps: each.reduce((sum, r) => sum + r.rps, 0),
+    p99: Math.max(...each.map((r) => r.p99)),
+    errors: each.reduce((sum, r) => sum + r.errors, 0),
+  };
+}
+
+function scaleOutRow(group, shape, n, { errors: errorCount, runs }) {
+  if (errorCount > 0)
+    errors.push(`${group} / ${n} instance(s), ${shape.what}: ${errorCount} errors`);
   rows.push({
     group,
-    subject: 'not measured yet (scale-out issue)',
-    kind: 'placeholder',
-    value: null,
-    unit: '',
+    subject: `${n === 1 ? '1 instance' : `${n} instances`}: ${shape.text}`,
+    kind: 'cartkit-postgres',
+    value: median(runs.map((r) => r.rps)),
+    unit: 'req/s',
+    p99Ms: median(runs.map((r) => r.p99)),
+    runs: runs.map((r) => Math.round(r.rps)),
+    scaleOut: { what: shape.what, instances: n, wrkProcesses: n },
   });
-});
+}
+
+/**
+ * Throwaway PostgreSQL and Redis on loopback from scripts/services.sh (Debian's
+ * `postgresql` and `redis-server`). `{ missing }` says why when they cannot start.
+ */
+function startServices() {
+  const script = join(root, 'scripts/services.sh');
+  const started = spawnSync('bash', [script, 'start'], { encoding: 'utf8', timeout: 120_000 });
+  if (started.status !== 0) {
+    const why = `${started.stderr ?? ''}`.trim().split('\n').filter(Boolean).at(-1);
+    return {
+      missing: `PostgreSQL/Redis could not be started (${why ?? started.error?.message ?? `exit ${started.status}`})`,
+    };
+  }
+  const env = Object.fromEntries(
+    [...started.stdout.matchAll(/^export (\w+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]),
+  );
+  const pg = new URL(env.CARTKIT_TEST_PG_URL);
+  return {
+    pgUser: decodeURIComponent(pg.username),
+    pgUrl(db) {
+      const url = new URL(env.CARTKIT_TEST_PG_URL);
+      url.pathname = `/${db}`;
+      return url.toString();
+    },
+    redisUrl: env.CARTKIT_TEST_REDIS_URL,
+    psql(sql) {
+      const r = spawnSync(
+        'psql',
+        [env.CARTKIT_TEST_PG_ADMIN_URL, '-XqAt', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+        {
+          encoding: 'utf8',
+        },
+      );
+      if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr}`);
+    },
+    stop() {
+      spawnSync('bash', [script, 'stop', env.CARTKIT_SERVICES_DIR], { stdio: 'ignore' });
+    },
+  };
+}
 
 /** What a row is compared with: node:http for express, express for cartkit and Flask. */
 function baselineOf(kind) {
