@@ -24,6 +24,10 @@ export {
 } from './errors/problem-error-handler.js';
 export { UnauthorizedError, type UnauthorizedErrorOptions } from './errors/unauthorized-error.js';
 export {
+  EVENT_STREAM_MEDIA_TYPE,
+  LAST_EVENT_ID_PARAMETER,
+} from './events/event-streams.js';
+export {
   JSON_MEDIA_TYPE,
   PATCH_MEDIA_TYPES,
   POST_MEDIA_TYPES,
@@ -41,6 +45,8 @@ export {
   type CartRouterOptions,
   type CartServiceApi,
   DEFAULT_BODY_LIMIT,
+  DEFAULT_EVENT_QUEUE_LIMIT,
+  DEFAULT_HEARTBEAT_MS,
   DEFAULT_IDEMPOTENCY_LEASE_MS,
   DEFAULT_IDEMPOTENCY_TTL_MS,
   type OpenApiInfoOptions,

@@ -1,5 +1,6 @@
 import {
   type CartService,
+  type ChangeFeed,
   type Clock,
   ConfigurationError,
   type IdempotencyStore,
@@ -76,6 +77,30 @@ export interface CartRouterOptions {
   readonly handleUnknownRoutes?: boolean;
   /** The `GET /openapi.json` document's info, or `false` to leave the route out. Default `{}`. */
   readonly openApi?: OpenApiInfoOptions | false;
+  /**
+   * The change feed the service publishes to (e.g. `createCart(...).changeFeed`, or
+   * `CartTokens.ChangeFeed` from a container). It enables `GET /events`, the cart's
+   * changes as Server-Sent Events; without it that route is not mounted (404
+   * `ROUTE_NOT_FOUND`) nor documented.
+   */
+  readonly changeFeed?: ChangeFeed;
+  /**
+   * How often an idle event stream gets a comment line, so proxies and load
+   * balancers do not time it out, in milliseconds (on `clock`). Default 15 s.
+   */
+  readonly heartbeatMs?: number;
+  /**
+   * Events an event stream holds for a client that reads more slowly than its cart
+   * changes. Beyond it they are dropped and one `resync` event is sent once the
+   * client catches up: memory per connection stays bounded. Default 100.
+   */
+  readonly eventQueueLimit?: number;
+  /**
+   * Aborting it (at shutdown) ends every open event stream — they never end on their
+   * own, and would hold up a server's `close()` — and refuses new ones with 503
+   * `SHUTTING_DOWN`. Clients reconnect with their `Last-Event-ID`.
+   */
+  readonly shutdownSignal?: AbortSignal;
 }
 
 /** {@link CartRouterOptions} with defaults applied. */
@@ -91,6 +116,10 @@ export interface ResolvedCartRouterOptions {
   readonly authChallenge: string;
   readonly handleUnknownRoutes: boolean;
   readonly openApi: OpenApiInfoOptions | false;
+  readonly changeFeed: ChangeFeed | undefined;
+  readonly heartbeatMs: number;
+  readonly eventQueueLimit: number;
+  readonly shutdownSignal: AbortSignal | undefined;
 }
 
 /** Default `bodyLimit`: 16 KiB. */
@@ -99,6 +128,11 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024;
 export const DEFAULT_IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default `idempotencyLeaseMs`: 30 seconds. */
 export const DEFAULT_IDEMPOTENCY_LEASE_MS = 30 * 1000;
+
+/** Default `heartbeatMs`: 15 seconds. */
+export const DEFAULT_HEARTBEAT_MS = 15 * 1000;
+/** Default `eventQueueLimit`. */
+export const DEFAULT_EVENT_QUEUE_LIMIT = 100;
 
 /** Validates options up front and applies defaults. @throws ConfigurationError naming the option */
 export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCartRouterOptions {
@@ -132,13 +166,32 @@ export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCa
   const clock =
     options.clock === undefined
       ? systemClock
-      : checkMethods(options.clock, ['now'], 'clock', 'a Clock');
+      : checkMethods(
+          options.clock,
+          options.changeFeed === undefined ? ['now'] : ['now', 'setTimer'],
+          'clock',
+          'a Clock',
+        );
   if (
     options.handleUnknownRoutes !== undefined &&
     typeof options.handleUnknownRoutes !== 'boolean'
   ) {
     throw new ConfigurationError('Option "handleUnknownRoutes" must be a boolean.', {
       option: 'handleUnknownRoutes',
+    });
+  }
+  const changeFeed =
+    options.changeFeed === undefined
+      ? undefined
+      : (checkMethods(
+          options.changeFeed,
+          ['subscribe', 'publish', 'close'],
+          'changeFeed',
+          'a ChangeFeed',
+        ) as ChangeFeed);
+  if (options.shutdownSignal !== undefined && !(options.shutdownSignal instanceof AbortSignal)) {
+    throw new ConfigurationError('Option "shutdownSignal" must be an AbortSignal.', {
+      option: 'shutdownSignal',
     });
   }
   return {
@@ -162,6 +215,14 @@ export function resolveCartRouterOptions(options: CartRouterOptions): ResolvedCa
       options.authChallenge === undefined ? 'Bearer' : checkChallenge(options.authChallenge),
     handleUnknownRoutes: options.handleUnknownRoutes ?? true,
     openApi: checkOpenApi(options.openApi),
+    changeFeed,
+    heartbeatMs: checkPositiveInteger(options.heartbeatMs, DEFAULT_HEARTBEAT_MS, 'heartbeatMs'),
+    eventQueueLimit: checkPositiveInteger(
+      options.eventQueueLimit,
+      DEFAULT_EVENT_QUEUE_LIMIT,
+      'eventQueueLimit',
+    ),
+    shutdownSignal: options.shutdownSignal,
   };
 }
 

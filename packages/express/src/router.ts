@@ -15,6 +15,7 @@ import { resolveCartOf } from './cart-resolution.js';
 import { HttpErrorCode } from './errors/http-error-codes.js';
 import { HttpProblem } from './errors/http-problem.js';
 import { problemErrorHandler } from './errors/problem-error-handler.js';
+import { EventStreams } from './events/event-streams.js';
 import { createJsonBodyReader } from './http/json-body.js';
 import { PATCH_MEDIA_TYPES, POST_MEDIA_TYPES } from './http/media-types.js';
 import {
@@ -48,6 +49,7 @@ type Endpoint = (req: Request, res: Response) => Promise<HttpResult>;
  * | `DELETE /items/:name` | 204 |
  * | `DELETE /items` | 204 (the cart is emptied) |
  * | `POST /reserve {name}` | 202 task started, 200 already pending or reserved: `{ name, reservation, version }` |
+ * | `GET /events` | the cart's changes as Server-Sent Events (only with `changeFeed`) |
  * | `GET /openapi.json` | the OpenAPI 3.1 document |
  *
  * Cart responses carry `ETag: "<version>"`; writes honour `If-Match`; the POST
@@ -71,7 +73,11 @@ export function createCartRouter(options: CartRouterOptions): Router {
   const openApiDocument =
     config.openApi === false
       ? undefined
-      : buildOpenApiDocument({ ...config.openApi, limits: service.limits });
+      : buildOpenApiDocument({
+          ...config.openApi,
+          limits: service.limits,
+          events: config.changeFeed !== undefined,
+        });
 
   const cartOf = (req: Request) => resolveCartOf(config.resolveCartId, req);
   const versionOf = (cartId: string) => async () => (await service.getCart(cartId)).version;
@@ -204,6 +210,27 @@ export function createCartRouter(options: CartRouterOptions): Router {
     },
   });
 
+  if (config.changeFeed !== undefined) {
+    const streams = new EventStreams({
+      changeFeed: config.changeFeed,
+      versionOf: async (cartId) => (await service.getCart(cartId)).version,
+      clock: config.clock,
+      logger: config.logger,
+      heartbeatMs: config.heartbeatMs,
+      queueLimit: config.eventQueueLimit,
+    });
+    const signal = config.shutdownSignal;
+    if (signal?.aborted) streams.closeAll();
+    else signal?.addEventListener('abort', () => streams.closeAll(), { once: true });
+    mount(router, '/events', {
+      get: (req, res, next) => {
+        cartOf(req)
+          .then((cartId) => streams.open(req, res, cartId))
+          .catch((error: unknown) => next(error));
+      },
+    });
+  }
+
   if (openApiDocument !== undefined) {
     route(router, '/openapi.json', {
       get: async (req) => ({
@@ -231,10 +258,23 @@ export function createCartRouter(options: CartRouterOptions): Router {
 
 /** Mounts `endpoints` on `path`; other methods get 405 with `Allow`, OPTIONS gets 204. */
 function route(router: Router, path: string, endpoints: Partial<Record<Method, Endpoint>>): void {
+  const handlers: Partial<Record<Method, RequestHandler>> = {};
+  for (const [method, endpoint] of Object.entries(endpoints) as [Method, Endpoint][]) {
+    handlers[method] = handle(endpoint);
+  }
+  mount(router, path, handlers);
+}
+
+/** Mounts request handlers on `path`; other methods get 405 with `Allow`, OPTIONS gets 204. */
+function mount(
+  router: Router,
+  path: string,
+  handlers: Partial<Record<Method, RequestHandler>>,
+): void {
   const chain = router.route(path);
   const methods: string[] = [];
-  for (const [method, endpoint] of Object.entries(endpoints) as [Method, Endpoint][]) {
-    chain[method](handle(endpoint));
+  for (const [method, handler] of Object.entries(handlers) as [Method, RequestHandler][]) {
+    chain[method](handler);
     methods.push(method.toUpperCase());
     if (method === 'get') methods.push('HEAD');
   }

@@ -118,13 +118,20 @@ describe('the OpenAPI document', () => {
   it('documents every route the router serves, and the router serves every documented route', async () => {
     const runtime = await createCart();
     try {
-      const router = createCartRouter({ service: runtime.service, storage: runtime.storage });
+      const router = createCartRouter({
+        service: runtime.service,
+        storage: runtime.storage,
+        changeFeed: runtime.changeFeed,
+      });
       const served = servedRoutes(router).sort();
       const documented = operations(document)
         .map(({ path, method }) => `${method} ${path}`)
         .sort();
       expect(served).toEqual(documented);
       expect(served).toContain('patch /items/{name}');
+      expect(served).toContain('get /events');
+      const withoutFeed = createCartRouter({ service: runtime.service, storage: runtime.storage });
+      expect(servedRoutes(withoutFeed)).not.toContain('get /events');
     } finally {
       await runtime.close();
     }

@@ -33,6 +33,10 @@ export const HttpErrorCode = {
   IDEMPOTENCY_KEY_REUSED: 'IDEMPOTENCY_KEY_REUSED',
   /** The first request with this `Idempotency-Key` is still being processed. */
   IDEMPOTENCY_KEY_IN_PROGRESS: 'IDEMPOTENCY_KEY_IN_PROGRESS',
+  /** `Last-Event-ID` (or the `lastEventId` parameter) of `GET /events` is not a cart version. */
+  INVALID_LAST_EVENT_ID: 'INVALID_LAST_EVENT_ID',
+  /** The server is shutting down and opens no new event stream (503, `Retry-After`). */
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
   /** Something unexpected failed on the server; the detail is deliberately generic. */
   INTERNAL_ERROR: 'INTERNAL_ERROR',
 } as const;

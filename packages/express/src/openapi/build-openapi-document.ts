@@ -1,5 +1,6 @@
 import { type CartLimits, defaultCartLimits } from '@cartkit/core';
 import { z } from 'zod';
+import { EVENT_STREAM_MEDIA_TYPE, LAST_EVENT_ID_PARAMETER } from '../events/event-streams.js';
 import {
   JSON_MEDIA_TYPE,
   PATCH_MEDIA_TYPES,
@@ -33,6 +34,11 @@ export interface OpenApiOptions {
   readonly version?: string;
   /** `info.description`. Default: a short description of the API. */
   readonly description?: string;
+  /**
+   * Describe `GET /events` (the router serves it only with a `changeFeed`, and
+   * passes `false` without one). Default `true`.
+   */
+  readonly events?: boolean;
   /** `servers`; the router serves the document with its mount path as the server URL. */
   readonly servers?: readonly { readonly url: string; readonly description?: string }[];
 }
@@ -82,7 +88,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): OpenApiObjec
     ...(options.servers === undefined
       ? {}
       : { servers: options.servers.map((server) => ({ ...server })) }),
-    paths: paths(),
+    paths: options.events === false ? paths() : { ...paths(), ...eventPaths() },
     components: {
       schemas,
       parameters: parameters(stripDocumentKeys(z.toJSONSchema(requests.itemName))),
@@ -127,7 +133,7 @@ function problemResponses(): OpenApiObject {
       'Invalid input: `INVALID_ITEM_NAME`, `INVALID_QUANTITY`, `QUANTITY_LIMIT_EXCEEDED`, ' +
         '`CART_LINE_LIMIT_EXCEEDED`, `UNKNOWN_PROPERTY`, `INVALID_BODY`, `MALFORMED_JSON`, ' +
         '`MALFORMED_URI`, `INVALID_PRECONDITION`, `INVALID_IDEMPOTENCY_KEY`, `INVALID_CART_ID`, ' +
-        '`MISSING_BODY`. A refused body field lists every problem in `errors`, one per pointer.',
+        '`MISSING_BODY`, `INVALID_LAST_EVENT_ID`. A refused body field lists every problem in `errors`, one per pointer.',
     ),
     Unauthenticated: problem('`UNAUTHENTICATED`: the request has no identity the app accepts.', {
       'WWW-Authenticate': { required: true, schema: { type: 'string' } },
@@ -148,9 +154,13 @@ function problemResponses(): OpenApiObject {
       '`IDEMPOTENCY_KEY_REUSED`: the key was used for a different request.',
     ),
     InternalError: problem('`INTERNAL_ERROR`: an unexpected failure (details are logged).'),
-    Unavailable: problem('The cart storage is unavailable (`STORAGE_*`, `CLOSED`).', {
-      'Retry-After': ref('headers', 'RetryAfter'),
-    }),
+    Unavailable: problem(
+      'The cart storage is unavailable (`STORAGE_*`, `CLOSED`); `SHUTTING_DOWN`: the server ' +
+        'is shutting down and opens no new event stream.',
+      {
+        'Retry-After': ref('headers', 'RetryAfter'),
+      },
+    ),
   };
 }
 
@@ -371,6 +381,59 @@ function paths(): OpenApiObject {
         responses: {
           '200': { description: 'The document.', content: jsonContent('OpenApiDocument') },
           ...errors('InternalError'),
+        },
+      },
+    },
+  };
+}
+
+/** `GET /events`: only when the router has a change feed. */
+function eventPaths(): OpenApiObject {
+  return {
+    '/events': {
+      get: {
+        operationId: 'streamCartEvents',
+        summary: "The cart's changes, live, as Server-Sent Events",
+        description:
+          'A `text/event-stream` that stays open. Events (`data` is JSON): `ready` first, with the ' +
+          "cart's current `{version}` (and `id: <version>` unless resuming); `change` " +
+          '`{version, kind, itemName?, at}` with `id: <version>`, one per committed change, in ' +
+          'version order; `resync` `{version, reason}` with `id: <version>` when changes were ' +
+          'missed (resume point forgotten, a gap, a client too slow): re-read the cart. ' +
+          'Comment lines (`:`) are heartbeats. Resume with `Last-Event-ID` (browsers send it ' +
+          `when they reconnect) or \`?${LAST_EVENT_ID_PARAMETER}=\`: the changes after that version ` +
+          'follow, or a `resync`.',
+        parameters: [
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            description:
+              'Resume after this version (the `id` of the last event received). 400 ' +
+              '`INVALID_LAST_EVENT_ID` when it is not a whole number.',
+            schema: { type: 'string', pattern: '^(0|[1-9][0-9]*)$' },
+          },
+          {
+            name: LAST_EVENT_ID_PARAMETER,
+            in: 'query',
+            required: false,
+            description:
+              'Same as `Last-Event-ID`, for clients that cannot set headers; the header wins.',
+            schema: { type: 'string', pattern: '^(0|[1-9][0-9]*)$' },
+          },
+        ],
+        responses: {
+          '200': {
+            description:
+              'The stream (`Cache-Control: no-store`, `X-Accel-Buffering: no`); it ends only ' +
+              'when the client or the server (shutting down) closes it.',
+            headers: {
+              'Cache-Control': { schema: { type: 'string', enum: ['no-store'] } },
+              'X-Accel-Buffering': { schema: { type: 'string', enum: ['no'] } },
+            },
+            content: { [EVENT_STREAM_MEDIA_TYPE]: { schema: { type: 'string' } } },
+          },
+          ...errors(...READ_ERRORS),
         },
       },
     },

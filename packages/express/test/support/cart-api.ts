@@ -52,6 +52,8 @@ export interface StartOptions {
   readonly storage?: MemoryCartStorage;
   readonly reserver?: MemoryReserver;
   readonly mount?: string;
+  /** Leave the change feed out of the router (no `GET /events`). */
+  readonly withoutEvents?: boolean;
 }
 
 /** Starts a real express app with the cart router on a core in-memory cart. */
@@ -68,7 +70,12 @@ export async function startCartApi(options: StartOptions = {}): Promise<CartApi>
   const app = express();
   app.use(
     mount,
-    createCartRouter({ service: runtime.service, storage: runtime.storage, ...options.router }),
+    createCartRouter({
+      service: runtime.service,
+      storage: runtime.storage,
+      ...(options.withoutEvents === true ? {} : { changeFeed: runtime.changeFeed }),
+      ...options.router,
+    }),
   );
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
