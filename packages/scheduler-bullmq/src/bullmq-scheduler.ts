@@ -13,7 +13,7 @@ import {
   type TaskHandler,
   toReservationError,
 } from '@cartkit/core';
-import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   type BullmqSchedulerOptions,
@@ -75,6 +75,13 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
  *   custom `backoffStrategy` (exponential with jitter, never shorter than the
  *   handler's `Retry-After`), `UnrecoverableError` for refusals, its job locks and
  *   stalled-job recovery when a worker dies, worker `concurrency`, graceful `close`.
+ * - **No task left without a verdict.** A job BullMQ fails by itself — stalled more
+ *   than `maxStalledCount` times (a task that keeps killing its worker), or an attempt
+ *   still running when its time ran out — never reached the handler's last attempt.
+ *   The worker that fails it delivers the task once more as the last attempt with its
+ *   signal already aborted: the handler records the line `failed` (the error says why)
+ *   without calling the service. A last attempt whose outcome could not be recorded
+ *   (PostgreSQL away) is postponed, not failed, until it can be.
  */
 export class BullmqScheduler implements Scheduler {
   readonly #options: ResolvedBullmqOptions;
@@ -90,6 +97,10 @@ export class BullmqScheduler implements Scheduler {
   #pollTimer: NodeJS.Timeout | undefined;
   /** Aborts of the deliveries running in this process. */
   readonly #active = new Set<(reason: ReservationError) => void>();
+  /** Jobs whose final outcome the handler recorded (their `failed` event needs nothing). */
+  readonly #recorded = new WeakSet<Job<JobData>>();
+  /** Verdicts on jobs BullMQ failed by itself, still being recorded. */
+  readonly #verdicts = new Set<Promise<void>>();
 
   constructor(options: BullmqSchedulerOptions) {
     this.#options = resolveBullmqOptions(options);
@@ -141,6 +152,9 @@ export class BullmqScheduler implements Scheduler {
     worker.on('error', (error) =>
       this.#logger.warn({ err: error, queue: o.queueName }, 'cartkit: BullMQ worker error'),
     );
+    worker.on('failed', (job, error) => {
+      if (job !== undefined) this.#onFailed(job, error);
+    });
     this.#queue = queue;
     this.#worker = worker;
     try {
@@ -220,6 +234,7 @@ export class BullmqScheduler implements Scheduler {
     // Closing first: the worker takes no further job from here on.
     const closing = worker?.close();
     if (this.#relaying !== undefined) await settlesWithin(this.#relaying, timeoutMs);
+    if (this.#verdicts.size > 0) await settlesWithin(Promise.all(this.#verdicts), timeoutMs);
     if (worker !== undefined && closing !== undefined) {
       if (!(await settlesWithin(closing, timeoutMs))) {
         this.#logger.warn(
@@ -278,11 +293,20 @@ export class BullmqScheduler implements Scheduler {
       policy.attemptTimeoutMs,
     );
     this.#active.add(abort);
-    const handling = handler.handle(task, {
-      attempt,
-      isLastAttempt: attempt >= maxAttempts,
-      signal: controller.signal,
-    });
+    // Whether the handler recorded its outcome: it resolves, or rejects with the
+    // ReservationError it recorded; anything else (a StorageError) means it could not.
+    let recorded: boolean | undefined;
+    const handling = handler
+      .handle(task, { attempt, isLastAttempt: attempt >= maxAttempts, signal: controller.signal })
+      .then(
+        () => {
+          recorded = true;
+        },
+        (error: unknown) => {
+          recorded = ReservationError.is(error);
+          throw error;
+        },
+      );
     try {
       await Promise.race([handling, aborted]);
     } catch (error) {
@@ -299,12 +323,71 @@ export class BullmqScheduler implements Scheduler {
         await job.moveToWait(token);
         throw new WaitingError();
       }
+      const last = !failure.transient || attempt >= maxAttempts;
+      if (last && recorded === false) {
+        // The last attempt's outcome could not be recorded on the cart (its storage is
+        // away): failing the job would leave the line pending for good. Postponed
+        // instead, not counted as an attempt; the same idempotency key goes out again.
+        this.#logger.warn(
+          { err: error, taskId: task.id, attempt },
+          'cartkit: could not record the last attempt of a task; trying it again later',
+        );
+        await job.moveToDelayed(Date.now() + computeRetryDelay(policy, attempt), token);
+        throw new DelayedError();
+      }
+      if (last && recorded === true) this.#recorded.add(job);
       if (!failure.transient) throw new UnrecoverableError(failure.message);
       throw failure; // the backoff strategy reads its retryAfterMs
     } finally {
       clearTimeout(timer);
       this.#active.delete(abort);
     }
+  }
+
+  /**
+   * A job failed for good without the handler's verdict on its last attempt: BullMQ
+   * failed it by itself (stalled too often) or the attempt outlived its time. Delivers
+   * the task once more as its last attempt with an aborted signal, so the handler
+   * records the line `failed` (retrying while the storage is away, until stopped).
+   */
+  #onFailed(job: Job<JobData>, error: Error): void {
+    if (job.finishedOn === undefined || this.#recorded.has(job)) return; // retried, or recorded
+    const handler = this.#handler;
+    const task = job.data?.task;
+    if (handler === undefined || task === undefined) return;
+    const reason = new ReservationError(
+      ErrorCode.RESERVATION_ABORTED,
+      `The task's job failed in BullMQ without a verdict: ${error.message}.`,
+      { transient: true, details: { bullmq: error.message } },
+    );
+    // A job that stalled was started, maybe reaching the service, without being counted.
+    const attempt = Math.max(1, job.attemptsMade, job.attemptsStarted - 1);
+    this.#logger.warn(
+      { taskId: task.id, jobId: job.id, attempt, reason: error.message },
+      'cartkit: BullMQ failed a job by itself; recording the task as failed',
+    );
+    const verdict = (async () => {
+      for (let tries = 1; this.#state === 'running' || tries === 1; tries++) {
+        try {
+          await handler.handle(task, {
+            attempt,
+            isLastAttempt: true,
+            signal: AbortSignal.abort(reason),
+          });
+          return;
+        } catch (thrown) {
+          if (ReservationError.is(thrown)) return; // recorded (the usual way: it rethrows)
+          this.#logger.warn(
+            { err: thrown, taskId: task.id },
+            'cartkit: could not record a failed job on its line yet; trying again',
+          );
+          const delay = computeRetryDelay(this.#options.retry, tries);
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        }
+      }
+    })();
+    this.#verdicts.add(verdict);
+    void verdict.finally(() => this.#verdicts.delete(verdict));
   }
 
   // --------------------------------------------------------------- relay
