@@ -336,7 +336,18 @@ describe('CartService: concurrency', () => {
     );
     const cart = await service.getCart('c1');
     expect(cart.lines[0]?.quantity).toBe(600);
-    expect(cart.version).toBe(300);
+    // Made in one tick: combined into saves of at most 64 (the default) — 64, 64, 64, 64, 44.
+    expect(cart.version).toBe(5);
+  });
+
+  it('saves every write on its own with maxCombinedChanges 1', async () => {
+    const { service } = setup({ maxCombinedChanges: 1 });
+    await Promise.all(
+      Array.from({ length: 30 }, () => service.addItem('c1', { name: 'A', quantity: 2 })),
+    );
+    const cart = await service.getCart('c1');
+    expect(cart.lines[0]?.quantity).toBe(60);
+    expect(cart.version).toBe(30);
   });
 
   it('gives up with CONCURRENT_MODIFICATION when every save keeps losing', async () => {

@@ -50,7 +50,7 @@ export class PostgresCartStorage implements CartStorage {
   readonly layout: number;
   /**
    * The HTTP layer's `Idempotency-Key` records, in the same database: a cart save
-   * carrying `SaveCartOptions.idempotency` completes its record in the same transaction.
+   * carrying `SaveCartOptions.idempotency` completes its records in the same transaction.
    */
   readonly idempotency: PostgresIdempotencyStore;
   readonly #pool: pg.Pool;
@@ -133,7 +133,7 @@ export class PostgresCartStorage implements CartStorage {
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
     const { expectedVersion } = options;
     const tasks = options.tasks ?? [];
-    const idempotency = options.idempotency;
+    const idempotency = options.idempotency ?? [];
     if (cart.version !== expectedVersion + 1) {
       throw new StorageError(
         ErrorCode.STORAGE_FAILURE,
@@ -156,7 +156,7 @@ export class PostgresCartStorage implements CartStorage {
             );
       if (result.rowCount !== 1) throw await this.#conflict(db, cart.id, expectedVersion);
     };
-    if (tasks.length === 0 && idempotency === undefined) {
+    if (tasks.length === 0 && idempotency.length === 0) {
       await this.#run('saveCart', (db) => writeCart(db));
       return;
     }
@@ -172,7 +172,8 @@ export class PostgresCartStorage implements CartStorage {
           );
         }
       }
-      if (idempotency !== undefined) await this.idempotency.completeInTransaction(db, idempotency);
+      // One by one: a key given twice finds its first record completed.
+      for (const record of idempotency) await this.idempotency.completeInTransaction(db, record);
     });
   }
 

@@ -38,8 +38,8 @@ const ALL = -1;
  *   acknowledged write survives the process being killed.
  * - Tasks are indexed by due time, so claims never read carts.
  * - Its `idempotency` store ({@link SqliteIdempotencyStore}) keeps the HTTP
- *   layer's `Idempotency-Key` records in the same file; a save that carries a
- *   completed record writes it in the cart's transaction.
+ *   layer's `Idempotency-Key` records in the same file; a save that carries
+ *   completed records writes them in the cart's transaction.
  * - Every failure is a cartkit error: `VERSION_CONFLICT`, `STORAGE_CORRUPT_DATA`
  *   (naming the key), `STORAGE_FAILURE`, `CLOSED` — never a raw driver error.
  */
@@ -123,8 +123,9 @@ export class SqliteCartStorage implements CartStorage {
   }
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
-    const { expectedVersion, idempotency } = options;
+    const { expectedVersion } = options;
     const tasks = options.tasks ?? [];
+    const idempotency = options.idempotency ?? [];
     const cartKey = keys.cart(cart.id);
     // The usual case in as few statements as possible: the compare-and-set is one
     // conditional statement — on its own (autocommit is atomic) without tasks, or in
@@ -132,7 +133,7 @@ export class SqliteCartStorage implements CartStorage {
     // damaged or foreign value, a task id already taken), the careful path below
     // reads, decodes and says why. A save that completes an idempotency record takes
     // the careful path too (the record's checks need the transaction's reads).
-    if (cart.version === expectedVersion + 1 && idempotency === undefined) {
+    if (cart.version === expectedVersion + 1 && idempotency.length === 0) {
       const write = (query: Query) => this.#compareAndSet(query, cart, cartKey, expectedVersion);
       const written =
         tasks.length === 0
@@ -179,8 +180,9 @@ export class SqliteCartStorage implements CartStorage {
           throw ConflictError.versionConflict(`task "${String(taken[0]?.id)}"`, 'existing', 'new');
         }
       }
-      if (idempotency !== undefined) {
-        await this.idempotency.completeInTransaction(query, idempotency);
+      // One by one: a key given twice finds its first record completed.
+      for (const record of idempotency) {
+        await this.idempotency.completeInTransaction(query, record);
       }
       await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
       await this.#insertTasks(query, tasks);

@@ -62,13 +62,10 @@ export class MemoryCartStorage implements CartStorage {
       if (this.#outbox.has(task.id))
         throw ConflictError.versionConflict(`task "${task.id}"`, 'existing', 'new');
     }
-    const completeRecord =
-      options.idempotency === undefined
-        ? undefined
-        : this.idempotency.prepareCompletion(options.idempotency);
+    const completeRecords = this.idempotency.prepareCompletions(options.idempotency ?? []);
     this.#carts.set(cart.id, structuredClone(cart));
     this.#add(tasks);
-    completeRecord?.();
+    completeRecords();
   }
 
   async enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {

@@ -58,20 +58,24 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * For the cart storage that owns this store: checks that `record` may complete
-   * its key and returns the step that writes it, to run in the same synchronous
-   * step as the cart save.
-   * @throws ConflictError `IDEMPOTENCY_KEY_COMPLETED` when the key is already completed.
+   * For the cart storage that owns this store: checks that `records` may complete
+   * their keys (none completed yet, no key twice) and returns the step that writes
+   * them, to run in the same synchronous step as the cart save.
+   * @throws ConflictError `IDEMPOTENCY_KEY_COMPLETED` when a key is already completed.
    * @internal
    */
-  prepareCompletion(record: CompletedIdempotencyRecord): () => void {
+  prepareCompletions(records: readonly CompletedIdempotencyRecord[]): () => void {
     this.#open();
-    if (this.#live(record.key)?.status === 'completed') {
-      throw ConflictError.idempotencyKeyCompleted(record.key);
+    const seen = new Set<string>();
+    for (const record of records) {
+      if (seen.has(record.key) || this.#live(record.key)?.status === 'completed') {
+        throw ConflictError.idempotencyKeyCompleted(record.key);
+      }
+      seen.add(record.key);
     }
-    const copy = structuredClone(record);
+    const copies = records.map((record) => structuredClone(record));
     return () => {
-      this.#records.set(copy.key, copy);
+      for (const copy of copies) this.#records.set(copy.key, copy);
     };
   }
 

@@ -17,13 +17,16 @@ export interface SaveCartOptions {
    */
   readonly tasks?: readonly ReservationTask[];
   /**
-   * The completed `Idempotency-Key` record answering the request that made this
-   * change, written into the store's {@link CartStore.idempotency} in the same
-   * atomic write as the cart. If that key is already completed (another attempt of
-   * the same request committed first) nothing is written and the save fails with
-   * `ConflictError` `IDEMPOTENCY_KEY_COMPLETED`.
+   * The completed `Idempotency-Key` records answering the requests that made this
+   * change (one per request; several when the cart repository combined several
+   * requests' changes into this save), written into the store's
+   * {@link CartStore.idempotency} in the same atomic write as the cart. If any of
+   * their keys is already completed (another attempt of the same request committed
+   * first), or two of them have the same key, nothing is written and the save
+   * fails with `ConflictError` `IDEMPOTENCY_KEY_COMPLETED` (`details.key` names the
+   * key).
    */
-  readonly idempotency?: CompletedIdempotencyRecord;
+  readonly idempotency?: readonly CompletedIdempotencyRecord[];
 }
 
 /**
@@ -33,8 +36,8 @@ export interface SaveCartOptions {
  * Contract (checked by `storageContractSuite` in `@cartkit/testing`):
  * - `saveCart` is compare-and-set on `version`: a stale save fails with
  *   `VERSION_CONFLICT` and never overwrites; cart and tasks are written atomically,
- *   also across processes sharing the database; so is a completed idempotency
- *   record (`SaveCartOptions.idempotency`).
+ *   also across processes sharing the database; so are the completed idempotency
+ *   records (`SaveCartOptions.idempotency`).
  * - `enqueueTasks` adds tasks without touching any cart (no version change).
  * - Values read back are equal to what was written (no shared mutable references).
  * - Errors are `StorageError`s (`STORAGE_FAILURE`, `STORAGE_CORRUPT_DATA`, `CLOSED`,

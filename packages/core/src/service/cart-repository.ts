@@ -6,7 +6,6 @@ import type { CartChange, ChangeFeed } from '../ports/change-feed.js';
 import type { Clock } from '../ports/clock.js';
 import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import type { Logger } from '../ports/logger.js';
-import { KeyedMutex } from '../support/keyed-mutex.js';
 import { describeChange } from './describe-change.js';
 
 /** The outcome of a change function: new lines and tasks to save, or nothing to save. */
@@ -20,7 +19,10 @@ export type CartMutation<R> =
 
 /** What a mutation saved. */
 export interface MutationResult<R> {
-  /** The cart as saved (or as read, when unchanged). */
+  /**
+   * The cart as saved — with the changes combined into the same write, so the same
+   * cart for each of them — or as read, when the write saved nothing.
+   */
   readonly cart: Cart;
   /** The change function's result. */
   readonly result: R;
@@ -36,7 +38,8 @@ export interface MutateOptions<R> {
    * Builds the completed idempotency record answering this change, from the cart
    * about to be saved and the change function's result; it is saved in the same
    * atomic write (`SaveCartOptions.idempotency`). Called once per save attempt;
-   * never called when the change saves nothing.
+   * never called when the change saves nothing. The cart is the one saved, which
+   * also carries the changes combined with this one.
    */
   readonly idempotency?: (saved: Cart, result: R) => CompletedIdempotencyRecord;
 }
@@ -49,6 +52,11 @@ export interface CartRepositoryOptions {
   /** Compare-and-set attempts before giving up with `CONCURRENT_MODIFICATION`. */
   readonly maxSaveAttempts: number;
   /**
+   * Most changes to one cart combined into one save (see {@link CartRepository.mutate}).
+   * 1 saves every change on its own. Default 64.
+   */
+  readonly maxRoundSize?: number;
+  /**
    * Where each committed change is announced, after its commit (in version order
    * per cart within this process). A failing feed never fails the write: it is
    * logged. Default: none.
@@ -56,19 +64,50 @@ export interface CartRepositoryOptions {
   readonly changeFeed?: ChangeFeed;
 }
 
+/** Default of {@link CartRepositoryOptions.maxRoundSize}. */
+export const DEFAULT_MAX_ROUND_SIZE = 64;
+
+/** One queued call of `mutate`. */
+interface Entry<R> {
+  readonly change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>;
+  readonly options: MutateOptions<R>;
+  readonly resolve: (value: MutationResult<R>) => void;
+  readonly reject: (error: unknown) => void;
+  /** Saved in a round of its own (after a combined save was refused for one of its keys). */
+  solo: boolean;
+}
+
+/** What one change of a round did, on the cart as left by the changes before it. */
+type Outcome =
+  | { readonly type: 'failed'; readonly error: unknown }
+  | { readonly type: 'unchanged'; readonly result: unknown }
+  | {
+      readonly type: 'changed';
+      readonly result: unknown;
+      readonly tasks: readonly ReservationTask[];
+    };
+
 /**
  * Read-modify-write on carts that never loses an update.
  *
- * Within one process, changes to one cart are serialised (no wasted retries);
- * across processes sharing a storage, a save that loses the compare-and-set race
- * is recomputed from a fresh read and tried again, with jittered backoff.
+ * Within one process, changes to one cart never race: while a save of a cart is in
+ * flight, further changes to it queue, and the next round applies all of them in
+ * call order to the cart in memory (each sees the previous one's result) and saves
+ * them with ONE compare-and-set write, their tasks and idempotency records
+ * included. Across processes sharing a storage, a round that loses the
+ * compare-and-set race is recomputed from a fresh read and tried again, with
+ * jittered backoff.
  */
 export class CartRepository {
   readonly #options: CartRepositoryOptions;
-  readonly #mutex = new KeyedMutex();
+  readonly #maxRoundSize: number;
+  /** Carts with a round in flight, and the changes queued behind it. */
+  readonly #queues = new Map<string, Entry<unknown>[]>();
 
   constructor(options: CartRepositoryOptions) {
     this.#options = options;
+    const size = options.maxRoundSize ?? DEFAULT_MAX_ROUND_SIZE;
+    this.#maxRoundSize = Number.isSafeInteger(size) && size >= 1 ? size : 1;
   }
 
   /** Reads a cart; `undefined` if it was never saved. */
@@ -86,70 +125,151 @@ export class CartRepository {
 
   /**
    * Applies `change` to the current cart (an empty version-0 cart if none) and saves
-   * the result with compare-and-set, recomputing on conflict. Errors thrown by
-   * `change` abort without writing. Each attempt reads the clock once: `change` gets
-   * that instant (`now`, epoch ms) and the saved cart's `updatedAt` is the same, so
-   * every timestamp one change writes agrees.
+   * the result with compare-and-set, recomputing on conflict. An error thrown by
+   * `change` rejects this call and writes nothing of it. Each attempt reads the
+   * clock once: `change` gets that instant (`now`, epoch ms) and the saved cart's
+   * `updatedAt` is the same, so every timestamp one write has agrees.
    *
+   * Changes to one cart made while a save of it is in flight (or in the same tick)
+   * are combined: they run in call order, each on the previous one's result, and
+   * are saved together as ONE new version (at most `maxRoundSize` of them, one
+   * change event). A change that throws is left out, the others continue from the
+   * cart before it. Each caller gets its own result and the cart as saved (the
+   * same cart, and so version, for every change of one write). A change with
+   * `expectedVersion` only runs first in a write, on the cart as read. If a
+   * combined write is refused because one of its idempotency keys was completed
+   * meanwhile (`IDEMPOTENCY_KEY_COMPLETED`), its changes are saved one by one, so
+   * only that change fails.
    */
   mutate<R>(
     cartId: string,
     change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
     options: MutateOptions<R> = {},
   ): Promise<MutationResult<R>> {
-    return this.#mutex.run(cartId, () => this.#mutateLoop(cartId, change, options));
+    return new Promise<MutationResult<R>>((resolve, reject) => {
+      const entry = { change, options, resolve, reject, solo: false } as Entry<unknown>;
+      const queue = this.#queues.get(cartId);
+      if (queue !== undefined) {
+        queue.push(entry);
+        return;
+      }
+      const fresh = [entry];
+      this.#queues.set(cartId, fresh);
+      // Starts after the current job, so changes made in the same tick share the first save.
+      queueMicrotask(() => void this.#drain(cartId, fresh));
+    });
   }
 
-  async #mutateLoop<R>(
-    cartId: string,
-    change: (cart: Cart, exists: boolean, now: number) => CartMutation<R>,
-    options: MutateOptions<R>,
-  ): Promise<MutationResult<R>> {
-    const { expectedVersion } = options;
+  /** Runs rounds until the cart's queue is empty, then forgets the cart. */
+  async #drain(cartId: string, queue: Entry<unknown>[]): Promise<void> {
+    while (queue.length > 0) {
+      const round = this.#takeRound(queue);
+      try {
+        await this.#runRound(cartId, round, queue);
+      } catch (error) {
+        // #runRound settles its entries itself; this only guards against a bug there.
+        for (const entry of round) entry.reject(error);
+      }
+    }
+    this.#queues.delete(cartId);
+  }
+
+  /**
+   * The next round: the first queued change, then those after it that may join it
+   * (no `expectedVersion`, not to be saved alone), up to `maxRoundSize`.
+   */
+  #takeRound(queue: Entry<unknown>[]): Entry<unknown>[] {
+    const first = queue.shift() as Entry<unknown>;
+    const round = [first];
+    if (first.solo) return round;
+    while (round.length < this.#maxRoundSize) {
+      const next = queue[0];
+      if (next === undefined || next.solo || next.options.expectedVersion !== undefined) break;
+      round.push(next);
+      queue.shift();
+    }
+    return round;
+  }
+
+  /**
+   * Computes and saves one round, recomputing it from a fresh read on conflict.
+   * Settles every entry of the round, or puts them back at the head of the queue to
+   * be saved one by one.
+   */
+  async #runRound(cartId: string, round: Entry<unknown>[], queue: Entry<unknown>[]): Promise<void> {
     const { storage, clock, maxSaveAttempts, logger } = this.#options;
     for (let attempt = 1; ; attempt++) {
-      const stored = await storage.getCart(cartId);
-      const nowMs = clock.now();
-      const now = new Date(nowMs).toISOString();
-      const current = stored ?? emptyCart(cartId, now);
-      if (expectedVersion !== undefined && current.version !== expectedVersion) {
-        throw new ConflictError(
-          ErrorCode.VERSION_MISMATCH,
-          `Cart is at version ${current.version}, not the expected ${expectedVersion}.`,
-          { details: { currentVersion: current.version, expectedVersion } },
-        );
+      let current: Cart;
+      let stored: Cart | undefined;
+      let nowMs: number;
+      try {
+        stored = await storage.getCart(cartId);
+        nowMs = clock.now();
+        current = stored ?? emptyCart(cartId, new Date(nowMs).toISOString());
+      } catch (error) {
+        for (const entry of round) entry.reject(error);
+        return;
       }
-      const mutation = change(current, stored !== undefined, nowMs);
-      if ('unchanged' in mutation) return { cart: current, result: mutation.result, tasks: [] };
+      const now = new Date(nowMs).toISOString();
+      const { outcomes, lines, tasks } = applyRound(round, current, stored !== undefined, nowMs);
+      if (!outcomes.some((outcome) => outcome.type === 'changed')) {
+        settle(round, outcomes, current);
+        return;
+      }
       const next: Cart = {
         ...current,
         version: current.version + 1,
-        lines: mutation.lines,
+        lines,
         createdAt: stored === undefined ? now : current.createdAt,
         updatedAt: now,
       };
-      const tasks = mutation.tasks ?? [];
+      let records: CompletedIdempotencyRecord[];
       try {
-        const idempotency = options.idempotency?.(next, mutation.result);
+        records = idempotencyRecords(round, outcomes, next);
+      } catch (error) {
+        if (round.length > 1) return requeueAlone(round, queue);
+        for (const entry of round) entry.reject(error);
+        return;
+      }
+      try {
         await storage.saveCart(next, {
           expectedVersion: current.version,
           tasks,
-          ...(idempotency === undefined ? {} : { idempotency }),
+          ...(records.length === 0 ? {} : { idempotency: records }),
         });
-        this.#announce(current, next);
-        return { cart: next, result: mutation.result, tasks };
       } catch (error) {
-        if (!ConflictError.is(error) || error.code !== ErrorCode.VERSION_CONFLICT) throw error;
-        if (attempt >= maxSaveAttempts) {
-          throw new ConflictError(
-            ErrorCode.CONCURRENT_MODIFICATION,
-            `Cart "${cartId}" kept changing under ${attempt} save attempts; try again.`,
-            { cause: error, details: { attempts: attempt } },
-          );
+        if (ConflictError.is(error) && error.code === ErrorCode.VERSION_CONFLICT) {
+          if (attempt >= maxSaveAttempts) {
+            const gaveUp = new ConflictError(
+              ErrorCode.CONCURRENT_MODIFICATION,
+              `Cart "${cartId}" kept changing under ${attempt} save attempts; try again.`,
+              { cause: error, details: { attempts: attempt } },
+            );
+            for (const entry of round) entry.reject(gaveUp);
+            return;
+          }
+          logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
+          await backoff(attempt);
+          continue;
         }
-        logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
-        await backoff(attempt);
+        if (round.length > 1 && ConflictError.is(error)) {
+          // e.g. IDEMPOTENCY_KEY_COMPLETED: one change's key was completed meanwhile;
+          // saved one by one, only that change fails.
+          logger.debug(
+            { cartId, code: error.code },
+            'combined cart save refused; saving one by one',
+          );
+          return requeueAlone(round, queue);
+        }
+        round.forEach((entry, index) => {
+          const outcome = outcomes[index];
+          entry.reject(outcome?.type === 'failed' ? outcome.error : error);
+        });
+        return;
       }
+      this.#announce(current, next);
+      settle(round, outcomes, next);
+      return;
     }
   }
 
@@ -176,6 +296,87 @@ export class CartRepository {
       failed(error);
     }
   }
+}
+
+/**
+ * Runs a round's changes in order on `current`: each on the lines the changes
+ * before it left; one that throws (or whose `expectedVersion` does not match) is
+ * left out and the next continues from the cart before it.
+ */
+function applyRound(
+  round: readonly Entry<unknown>[],
+  current: Cart,
+  stored: boolean,
+  now: number,
+): { outcomes: Outcome[]; lines: readonly CartLine[]; tasks: ReservationTask[] } {
+  const outcomes: Outcome[] = [];
+  const tasks: ReservationTask[] = [];
+  let cart = current;
+  let exists = stored;
+  for (const entry of round) {
+    const { expectedVersion } = entry.options;
+    if (expectedVersion !== undefined && current.version !== expectedVersion) {
+      outcomes.push({
+        type: 'failed',
+        error: new ConflictError(
+          ErrorCode.VERSION_MISMATCH,
+          `Cart is at version ${current.version}, not the expected ${expectedVersion}.`,
+          { details: { currentVersion: current.version, expectedVersion } },
+        ),
+      });
+      continue;
+    }
+    let mutation: CartMutation<unknown>;
+    try {
+      mutation = entry.change(cart, exists, now);
+    } catch (error) {
+      outcomes.push({ type: 'failed', error });
+      continue;
+    }
+    if ('unchanged' in mutation) {
+      outcomes.push({ type: 'unchanged', result: mutation.result });
+      continue;
+    }
+    const own = mutation.tasks ?? [];
+    outcomes.push({ type: 'changed', result: mutation.result, tasks: own });
+    tasks.push(...own);
+    cart = { ...cart, lines: mutation.lines };
+    exists = true;
+  }
+  return { outcomes, lines: cart.lines, tasks };
+}
+
+/** The completed idempotency records of the round's saved changes, built on `next`. */
+function idempotencyRecords(
+  round: readonly Entry<unknown>[],
+  outcomes: readonly Outcome[],
+  next: Cart,
+): CompletedIdempotencyRecord[] {
+  const records: CompletedIdempotencyRecord[] = [];
+  round.forEach((entry, index) => {
+    const outcome = outcomes[index];
+    const build = entry.options.idempotency;
+    if (outcome?.type === 'changed' && build !== undefined)
+      records.push(build(next, outcome.result));
+  });
+  return records;
+}
+
+/** Answers every change of a round: its own error, or its result with `cart`. */
+function settle(round: readonly Entry<unknown>[], outcomes: readonly Outcome[], cart: Cart): void {
+  round.forEach((entry, index) => {
+    const outcome = outcomes[index] as Outcome;
+    if (outcome.type === 'failed') entry.reject(outcome.error);
+    else if (outcome.type === 'unchanged')
+      entry.resolve({ cart, result: outcome.result, tasks: [] });
+    else entry.resolve({ cart, result: outcome.result, tasks: outcome.tasks });
+  });
+}
+
+/** Puts a round's changes back at the head of the queue, each to be saved on its own. */
+function requeueAlone(round: Entry<unknown>[], queue: Entry<unknown>[]): void {
+  for (const entry of round) entry.solo = true;
+  queue.unshift(...round);
 }
 
 /** Short jittered pause between compare-and-set retries (real time: it spaces out racing processes). */

@@ -30,7 +30,7 @@ import { type Clock, systemClock } from '../ports/clock.js';
 import type { CompletedIdempotencyRecord } from '../ports/idempotency.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
 import type { Scheduler } from '../ports/scheduler.js';
-import { type CartMutation, CartRepository } from './cart-repository.js';
+import { type CartMutation, CartRepository, DEFAULT_MAX_ROUND_SIZE } from './cart-repository.js';
 
 /** Options of {@link CartService}. */
 export interface CartServiceOptions {
@@ -54,6 +54,12 @@ export interface CartServiceOptions {
   readonly reserveOnAdd?: boolean;
   /** Compare-and-set attempts per write under contention. Default 100. */
   readonly maxSaveAttempts?: number;
+  /**
+   * Most writes to one cart combined into one save: writes to a cart made while a
+   * save of it is in flight are applied in order and saved together as one new
+   * version. 1 saves every write on its own. Default 64.
+   */
+  readonly maxCombinedChanges?: number;
   /** Source of task ids (and so of idempotency keys). Default `crypto.randomUUID`. */
   readonly generateId?: () => string;
 }
@@ -133,6 +139,12 @@ export class CartService {
         option: 'maxSaveAttempts',
       });
     }
+    const maxCombinedChanges = options.maxCombinedChanges ?? DEFAULT_MAX_ROUND_SIZE;
+    if (!Number.isSafeInteger(maxCombinedChanges) || maxCombinedChanges < 1) {
+      throw new ConfigurationError('Option "maxCombinedChanges" must be a positive integer.', {
+        option: 'maxCombinedChanges',
+      });
+    }
     if (options.reserveOnAdd !== undefined && typeof options.reserveOnAdd !== 'boolean') {
       throw new ConfigurationError('Option "reserveOnAdd" must be a boolean.', {
         option: 'reserveOnAdd',
@@ -149,6 +161,7 @@ export class CartService {
       clock: this.#clock,
       logger: this.#logger,
       maxSaveAttempts,
+      maxRoundSize: maxCombinedChanges,
       ...(options.changeFeed === undefined ? {} : { changeFeed: options.changeFeed }),
     });
   }

