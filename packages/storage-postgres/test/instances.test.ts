@@ -44,7 +44,13 @@ describeEngines('PostgreSQL storage shared by several instances', () => {
     const clock = new FakeClock();
     const services = stores.map(
       (storage) =>
-        new CartService({ storage, scheduler: inertScheduler, clock, reserveOnAdd: false }),
+        new CartService({
+          storage,
+          scheduler: inertScheduler,
+          clock,
+          reserveOnAdd: false,
+          maxCombinedChanges: 4, // many small saves, so the instances' saves interleave
+        }),
     );
     await Promise.all(
       Array.from({ length: 300 }, (_, i) => services[i % 3]?.addItem('shared', { name: 'P' })),
@@ -52,7 +58,9 @@ describeEngines('PostgreSQL storage shared by several instances', () => {
     const stored = await stores[0]?.getCart('shared');
     expect(stored?.lines).toHaveLength(1);
     expect(stored?.lines[0]?.quantity).toBe(300);
-    expect(stored?.version).toBe(300);
+    // Adds queued behind a save in flight share a version (at most 4 per save here).
+    expect(stored?.version).toBeGreaterThanOrEqual(75);
+    expect(stored?.version).toBeLessThanOrEqual(300);
   });
 
   it('hands every task to exactly one of three instances claiming at once', async () => {
