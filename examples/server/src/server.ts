@@ -52,6 +52,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (reservationUrl === undefined) {
     demo = await startFakeReservationService({
       faults: { latencyMs: config.demoLatencyMs },
+      // It runs as long as the server: remember a bounded number of idempotency
+      // keys (the default, unbounded, suits tests that count calls per key).
+      maxKeys: 10_000,
       logger: logger.child({ component: 'demo-reservation-service' }),
     });
     reservationUrl = demo.url;

@@ -1,4 +1,4 @@
-import { changeFeedContractSuite, inertScheduler } from '@cartkit/testing';
+import { changeFeedContractSuite, FakeClock, inertScheduler } from '@cartkit/testing';
 import { Container } from 'inversify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -48,6 +48,7 @@ describe('MemoryChangeFeed: bounded memory', () => {
 
   it('remembers at most bufferSize changes of at most maxCarts carts', async () => {
     const feed = new MemoryChangeFeed({ bufferSize: 3, maxCarts: 5 });
+    for (let c = 0; c < 20; c++) feed.subscribe(`cart-${c}`, () => undefined);
     for (let c = 0; c < 20; c++) {
       for (let v = 1; v <= 10; v++) await feed.publish(change(`cart-${c}`, v));
     }
@@ -61,9 +62,62 @@ describe('MemoryChangeFeed: bounded memory', () => {
     expect(forgotten.map((e) => e.type)).toEqual(['resync']);
   });
 
+  it('keeps no history of carts nobody follows: a resume there is a resync', async () => {
+    const feed = new MemoryChangeFeed();
+    for (let c = 0; c < 100; c++) {
+      for (let v = 1; v <= 10; v++) await feed.publish(change(`cart-${c}`, v));
+    }
+    expect(feed.rememberedCarts).toBe(0);
+    const events: ChangeFeedEvent[] = [];
+    feed.subscribe('cart-7', (e) => events.push(e), { afterVersion: 8 });
+    expect(events.map((e) => e.type)).toEqual(['resync']);
+    // Followed from now on: later changes are delivered and remembered.
+    await feed.publish(change('cart-7', 11));
+    expect(events.map((e) => (e.type === 'change' ? e.change.version : e.type))).toEqual([
+      'resync',
+      11,
+    ]);
+    expect(feed.rememberedCarts).toBe(1);
+  });
+
+  it('keeps a cart’s history for retainMs after its last subscription closed, then forgets it', async () => {
+    const clock = new FakeClock();
+    const feed = new MemoryChangeFeed({ clock, retainMs: 30_000 });
+    const seen = (events: ChangeFeedEvent[]) =>
+      events.map((e) => (e.type === 'change' ? e.change.version : e.type));
+    const first = feed.subscribe('c1', () => undefined);
+    for (let v = 1; v <= 3; v++) await feed.publish(change('c1', v));
+    first.close();
+    // The client is away: changes go on, and are kept for its return.
+    await feed.publish(change('c1', 4));
+    await clock.advance(29_999);
+    await feed.publish(change('c1', 5));
+    const back: ChangeFeedEvent[] = [];
+    const again = feed.subscribe('c1', (e) => back.push(e), { afterVersion: 3 });
+    expect(seen(back)).toEqual([4, 5]);
+    // Followed again, then left for good: forgotten once retainMs passed.
+    again.close();
+    await clock.advance(30_000);
+    await feed.publish(change('c1', 6));
+    expect(feed.rememberedCarts).toBe(0);
+    const late: ChangeFeedEvent[] = [];
+    feed.subscribe('c1', (e) => late.push(e), { afterVersion: 5 });
+    expect(seen(late)).toEqual(['resync']);
+  });
+
+  it('with retainMs 0, forgets a cart’s history when its last subscription closes', async () => {
+    const feed = new MemoryChangeFeed({ retainMs: 0 });
+    const subscription = feed.subscribe('c1', () => undefined);
+    await feed.publish(change('c1', 1));
+    expect(feed.rememberedCarts).toBe(1);
+    subscription.close();
+    expect(feed.rememberedCarts).toBe(0);
+  });
+
   it('refuses invalid options', () => {
     expect(() => new MemoryChangeFeed({ bufferSize: 0 })).toThrow(/bufferSize/);
     expect(() => new MemoryChangeFeed({ maxCarts: 1.5 })).toThrow(/maxCarts/);
+    expect(() => new MemoryChangeFeed({ retainMs: -1 })).toThrow(/retainMs/);
   });
 });
 

@@ -31,6 +31,13 @@ export interface FakeReservationServiceOptions {
   readonly maxBodyBytes?: number;
   /** `Retry-After` (seconds) of the 425 sent while a key's first request runs. Default 1. */
   readonly inProgressRetryAfterSeconds?: number;
+  /**
+   * Idempotency keys remembered at most (with their call counts): past that, the
+   * oldest completed key is forgotten, as a real service expires its keys, and a
+   * later call with it is a new call. Default: unbounded (tests count calls per key).
+   * A long-running demo service should set it (the example server uses 10,000).
+   */
+  readonly maxKeys?: number;
   /** Receives one `debug` line per request and an `error` line per internal failure. */
   readonly logger?: Logger;
 }
@@ -169,6 +176,7 @@ interface Settings {
   readonly random: () => number;
   readonly maxBodyBytes: number;
   readonly inProgressRetryAfterSeconds: number;
+  readonly maxKeys: number;
   readonly logger: Logger;
 }
 
@@ -187,6 +195,7 @@ function resolveOptions(options: FakeReservationServiceOptions): Settings {
     random,
     maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
     inProgressRetryAfterSeconds = 1,
+    maxKeys = Number.POSITIVE_INFINITY,
     logger = silentLogger,
   } = options;
   if (typeof host !== 'string' || host === '') fail('host', 'a non-empty string', host);
@@ -205,6 +214,9 @@ function resolveOptions(options: FakeReservationServiceOptions): Settings {
   if (!Number.isSafeInteger(inProgressRetryAfterSeconds) || inProgressRetryAfterSeconds < 0) {
     fail('inProgressRetryAfterSeconds', 'an integer >= 0', inProgressRetryAfterSeconds);
   }
+  if (maxKeys !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxKeys) || maxKeys < 1)) {
+    fail('maxKeys', 'an integer >= 1', maxKeys);
+  }
   if (typeof logger?.debug !== 'function' || typeof logger.error !== 'function') {
     fail('logger', 'a logger with debug and error methods', logger);
   }
@@ -216,6 +228,7 @@ function resolveOptions(options: FakeReservationServiceOptions): Settings {
     random: random ?? (seed === undefined ? Math.random : seededRandom(seed)),
     maxBodyBytes,
     inProgressRetryAfterSeconds,
+    maxKeys,
     logger,
   };
 }
@@ -377,7 +390,7 @@ class FakeReservationServer implements FakeReservationService {
       if (method !== 'POST') return reply(405, `Use POST on ${base}.`, { allow: 'POST' });
       this.#counters.reserveCalls++;
       const key = headerOf(request, 'idempotency-key');
-      if (key !== undefined) this.#callsByKey.set(key, this.callsForKey(key) + 1);
+      if (key !== undefined) this.#countCall(key);
       return this.#whenUp(() => this.#reserve(request, key));
     }
     if (path.startsWith(`${base}/`)) {
@@ -439,7 +452,10 @@ class FakeReservationServer implements FakeReservationService {
       if (repeated.headers?.['idempotent-replayed'] !== undefined) this.#counters.replays++;
       return repeated;
     }
-    if (key !== undefined) this.#keys.set(key, { fingerprint, state: 'in-progress' });
+    if (key !== undefined) {
+      this.#keys.set(key, { fingerprint, state: 'in-progress' });
+      this.#forgetOldKeys();
+    }
     if (!(await this.#sleep(draw.latencyMs))) return 'drop';
 
     let answer: Reply;
@@ -472,6 +488,29 @@ class FakeReservationServer implements FakeReservationService {
       }
     }
     return answer;
+  }
+
+  /** Counts a call with `key`; the oldest counts go beyond `maxKeys`. */
+  #countCall(key: string): void {
+    const calls = this.#callsByKey.get(key) ?? 0;
+    this.#callsByKey.set(key, calls + 1);
+    if (calls === 0 && this.#callsByKey.size > this.#settings.maxKeys) {
+      for (const old of this.#callsByKey.keys()) {
+        if (this.#callsByKey.size <= this.#settings.maxKeys) break;
+        if (this.#keys.get(old)?.state !== 'in-progress') this.#callsByKey.delete(old);
+      }
+    }
+  }
+
+  /** Forgets the oldest completed keys beyond `maxKeys` (keys in progress stay). */
+  #forgetOldKeys(): void {
+    if (this.#keys.size <= this.#settings.maxKeys) return;
+    for (const [old, state] of this.#keys) {
+      if (this.#keys.size <= this.#settings.maxKeys) break;
+      if (state.state === 'in-progress') continue;
+      this.#keys.delete(old);
+      this.#callsByKey.delete(old);
+    }
   }
 
   #answerRepeatedKey(previous: KeyState, fingerprint: string): Reply {

@@ -185,6 +185,23 @@ describe('fake reservation service: protocol', () => {
     );
     expect(service.faults().refuse).toEqual(['Forbidden']);
   });
+
+  it('remembers at most maxKeys idempotency keys, forgetting the oldest first', async () => {
+    const service = await start({ maxKeys: 2 });
+    const first = await reserve(service, { key: 'k1' });
+    await reserve(service, { key: 'k2' });
+    const third = await reserve(service, { key: 'k3' });
+    expect(service.stats.callsByKey.size).toBe(2);
+    expect(service.callsForKey('k1')).toBe(0);
+    // The newest keys still replay; the forgotten one is a new call.
+    const replay = await reserve(service, { key: 'k3' });
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body).toEqual(third.body);
+    const again = await reserve(service, { key: 'k1' });
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.body?.reservation_id).not.toBe(first.body?.reservation_id);
+    expect(service.stats.callsByKey.size).toBe(2);
+  });
 });
 
 describe('fake reservation service: faults', () => {
@@ -321,6 +338,7 @@ describe('fake reservation service: faults', () => {
     await expect(start({ path: 'reservations' })).rejects.toSatisfy(
       (error: unknown) => ConfigurationError.is(error) && error.details.option === 'path',
     );
+    await expect(start({ maxKeys: 0 })).rejects.toMatchObject({ details: { option: 'maxKeys' } });
     const service = await start();
     expect(() => service.setFaults({ latencyMs: { min: 5, max: 1 } })).toThrow(/latencyMs/);
     expect(() => service.setFaults({ refuseStatus: 400 as 409 })).toThrow(/refuseStatus/);

@@ -75,7 +75,7 @@ export async function createCart(options: CreateCartOptions = {}): Promise<CartR
   const logger = givenLogger ?? silentLogger;
   const storage = givenStorage ?? new MemoryCartStorage({ clock });
   const reserver: Reserver = givenReserver ?? new MemoryReserver();
-  const changeFeed = givenChangeFeed ?? new MemoryChangeFeed({ logger });
+  const changeFeed = givenChangeFeed ?? new MemoryChangeFeed({ clock, logger });
   const scheduler =
     typeof givenScheduler === 'function'
       ? givenScheduler({ storage, outbox: storage, clock, logger })

@@ -54,7 +54,10 @@ export function cartCoreModule(options: CartCoreModuleOptions = {}): ContainerMo
       bind(CartTokens.Reserver).toConstantValue(new MemoryReserver());
     if (unbound(CartTokens.ChangeFeed)) {
       bind<ChangeFeed>(CartTokens.ChangeFeed)
-        .toResolvedValue((logger: Logger) => new MemoryChangeFeed({ logger }), [CartTokens.Logger])
+        .toResolvedValue(
+          (clock: Clock, logger: Logger) => new MemoryChangeFeed({ clock, logger }),
+          [CartTokens.Clock, CartTokens.Logger],
+        )
         .inSingletonScope()
         .onDeactivation((feed) => feed.close());
     }
