@@ -101,6 +101,10 @@ describe('GET /events', () => {
 
   it('resumes after Last-Event-ID (or ?lastEventId=): the missed changes, in order', async () => {
     api = await startCartApi({ cart: { reserveOnAdd: false } });
+    // A client followed the cart while these changes were made (the in-memory feed
+    // keeps history for followed carts, and for a while after, for such resumes).
+    const earlier = await events();
+    await earlier.parser.waitFor((f) => f.event === 'ready');
     for (const name of ['A', 'B', 'C', 'D']) await api.post('/items', { name });
 
     const resumed = await events('/events', { 'last-event-id': '1' });
@@ -216,6 +220,9 @@ describe('GET /events', () => {
 
     const aliceStream = await events('/events', alice);
     await aliceStream.parser.waitFor((f) => f.event === 'ready');
+    // Bob follows his cart too (his stream will resume from 0 on the history kept for it).
+    const bobEarlier = await events('/events', bob);
+    await bobEarlier.parser.waitFor((f) => f.event === 'ready');
     for (const name of ['X', 'Y', 'Z']) await api.post('/items', { name }, bob);
     await api.post('/items', { name: 'Mine' }, alice);
     await aliceStream.parser.waitFor(byId(1));
