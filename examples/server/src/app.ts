@@ -1,4 +1,10 @@
-import { type CartService, type CartStorage, ErrorCode, ValidationError } from '@cartkit/core';
+import {
+  type CartService,
+  type CartStorage,
+  type ChangeFeed,
+  ErrorCode,
+  ValidationError,
+} from '@cartkit/core';
 import {
   createCartRouter,
   problemErrorHandler,
@@ -17,6 +23,10 @@ import { requestId } from './request-id.js';
 export interface AppDependencies {
   readonly service: CartService;
   readonly storage: CartStorage;
+  /** The feed the service publishes to: `GET /events` streams from it. */
+  readonly changeFeed: ChangeFeed;
+  /** Aborted when the server starts closing: open event streams end. */
+  readonly shutdownSignal?: AbortSignal;
   readonly logger: PinoLogger;
   readonly cartIdentity: CartIdentity;
   readonly rateLimitPerMinute: number;
@@ -50,7 +60,7 @@ const cartFromHeader: ResolveCartId = (req) => {
 /**
  * The example server's express app: request ids, structured request logs,
  * security headers, liveness and readiness, a per-client write rate limit, and
- * the cartkit routes at `/`.
+ * the cartkit routes at `/` (with `GET /events`, the cart's changes live).
  */
 export function createApp(deps: AppDependencies): Express {
   const app = express();
@@ -105,6 +115,8 @@ export function createApp(deps: AppDependencies): Express {
     createCartRouter({
       service: deps.service,
       storage: deps.storage,
+      changeFeed: deps.changeFeed,
+      ...(deps.shutdownSignal === undefined ? {} : { shutdownSignal: deps.shutdownSignal }),
       logger: deps.logger,
       ...(deps.idempotencyLeaseMs === undefined
         ? {}

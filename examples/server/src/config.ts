@@ -18,7 +18,9 @@ export interface ServerConfig {
   readonly postgresUrl: string | undefined;
   /**
    * `REDIS_URL` (`redis://…`): deliver reservations with BullMQ on this Redis instead of
-   * the in-process timer scheduler. Unset: timers.
+   * the in-process timer scheduler, and publish cart changes on it (Redis pub/sub), so an
+   * event stream (`GET /events`) on one instance sees changes made through any. Unset:
+   * timers and the in-memory change feed.
    */
   readonly redisUrl: string | undefined;
   /**

@@ -2,12 +2,14 @@ import {
   type CartService,
   type CartStorage,
   CartTokens,
+  type ChangeFeed,
   type Logger,
   type Scheduler,
   systemClock,
 } from '@cartkit/core';
 import { cartCoreModule, startCart } from '@cartkit/core/inversify';
 import { httpReserverModule } from '@cartkit/reserver-http/inversify';
+import { createRedisChangeFeed, type RedisChangeFeed } from '@cartkit/scheduler-bullmq';
 import { bullmqSchedulerModule } from '@cartkit/scheduler-bullmq/inversify';
 import { timerSchedulerModule } from '@cartkit/scheduler-timer/inversify';
 import { postgresStorageModule } from '@cartkit/storage-postgres/inversify';
@@ -23,7 +25,11 @@ export interface CompositionOptions {
   readonly storage?: 'sqlite' | 'memory' | 'postgres';
   readonly databasePath: string;
   readonly postgresUrl?: string | undefined;
-  /** Deliver reservations with BullMQ on this Redis; unset: the timer scheduler. */
+  /**
+   * Deliver reservations with BullMQ on this Redis, and publish cart changes on it (so an
+   * event stream on one instance sees changes made through another); unset: the timer
+   * scheduler and the in-memory change feed.
+   */
   readonly redisUrl?: string | undefined;
   /** BullMQ job lock (ms): a killed instance's jobs are taken over after about this long. */
   readonly jobLockMs?: number;
@@ -36,7 +42,9 @@ export interface ComposedCart {
   readonly service: CartService;
   readonly storage: CartStorage;
   readonly scheduler: Scheduler;
-  /** Stops the scheduler (bounded), then closes the reserver and the storage. */
+  /** Where committed changes are published (Redis with `redisUrl`, else process memory). */
+  readonly changeFeed: ChangeFeed;
+  /** Stops the scheduler (bounded), then closes the reserver, the change feed and the storage. */
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -70,9 +78,22 @@ function storageModules(options: CompositionOptions): ContainerModule[] {
  */
 export async function composeCart(options: CompositionOptions): Promise<ComposedCart> {
   const container = new Container();
+  // With Redis, changes go through it: every instance's event streams see every change.
+  // Without, core's module binds the in-memory feed (this process's changes only).
+  let redisFeed: RedisChangeFeed | undefined;
+  if (options.redisUrl !== undefined) {
+    redisFeed = createRedisChangeFeed({ url: options.redisUrl, logger: options.logger });
+    try {
+      await redisFeed.ready();
+    } catch (error) {
+      await redisFeed.close();
+      throw new StartupError('REDIS_URL', error);
+    }
+  }
   const app = new ContainerModule(({ bind }) => {
     bind(CartTokens.Logger).toConstantValue(options.logger);
     bind(CartTokens.Clock).toConstantValue(systemClock);
+    if (redisFeed !== undefined) bind<ChangeFeed>(CartTokens.ChangeFeed).toConstantValue(redisFeed);
   });
   await container.load(
     app,
@@ -94,12 +115,14 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   try {
     await container.getAsync<CartStorage>(CartTokens.Storage);
   } catch (error) {
+    await redisFeed?.close();
     throw new StartupError('DATABASE_URL', error);
   }
   let service: CartService;
   try {
     service = await startCart(container);
   } catch (error) {
+    await redisFeed?.close();
     if (options.redisUrl === undefined) throw error;
     await (await container.getAsync<CartStorage>(CartTokens.Storage)).close();
     throw new StartupError('REDIS_URL', error);
@@ -107,13 +130,17 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   const storage = await container.getAsync<CartStorage>(CartTokens.Storage);
   const scheduler = await container.getAsync<Scheduler>(CartTokens.Scheduler);
   const reserver = await container.getAsync<{ close?: () => Promise<void> }>(CartTokens.Reserver);
+  const changeFeed = await container.getAsync<ChangeFeed>(CartTokens.ChangeFeed);
   return {
     service,
     storage,
     scheduler,
+    changeFeed,
     async close(timeoutMs) {
       await scheduler.stop({ timeoutMs });
       await reserver.close?.();
+      // After the scheduler: its last outcomes are still published.
+      await changeFeed.close();
       await storage.close();
     },
   };

@@ -77,9 +77,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
 
   let ready = true;
+  const closing = new AbortController();
   const app = createApp({
     service: cart.service,
     storage: cart.storage,
+    changeFeed: cart.changeFeed,
+    shutdownSignal: closing.signal,
     logger,
     cartIdentity: config.cartIdentity,
     rateLimitPerMinute: config.rateLimitPerMinute,
@@ -119,6 +122,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
             : config.databasePath,
       scheduler:
         config.redisUrl === undefined ? 'timer' : `bullmq ${redactPassword(config.redisUrl)}`,
+      changeFeed: config.redisUrl === undefined ? 'memory' : 'redis',
       identity: config.cartIdentity,
     },
     'cartkit example server listening',
@@ -150,6 +154,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       const deadline = Date.now() + config.shutdownTimeoutMs;
       logger.info('shutting down: closing (no new connections; in-flight requests finish)');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams never finish on their own: end them (clients reconnect elsewhere
+      // with their Last-Event-ID), or they would hold the close up to the timeout.
+      closing.abort();
       server.closeIdleConnections();
       // Responses carry `Connection: close`; drop each connection as it goes idle.
       server.on('request', (_req, res) => res.on('finish', () => server.closeIdleConnections()));

@@ -20,6 +20,7 @@ async function serve(
   const app = createApp({
     service: cart.service,
     storage: cart.storage,
+    changeFeed: cart.changeFeed,
     logger: options.logger ?? pino({ level: 'silent' }),
     cartIdentity: options.cartIdentity ?? 'shared',
     rateLimitPerMinute: 0,
