@@ -77,6 +77,13 @@ export class EventStreams {
   }
 }
 
+/**
+ * Feed events held while a stream starts or re-reads the cart (a resume's replay
+ * included); past it they are dropped and a resync follows, so even a storage
+ * read that hangs under a hot cart costs bounded memory.
+ */
+const HELD_LIMIT = 1_000;
+
 type Phase = 'starting' | 'live' | 'resyncing' | 'overflowed' | 'closed';
 
 /**
@@ -106,6 +113,8 @@ class EventStream {
   #subscribing = false;
   /** The feed answered the resume point with `resync` during `subscribe`. */
   #resumeRefused = false;
+  /** Held events were dropped (more than {@link HELD_LIMIT}): a resync must follow. */
+  #heldDropped = false;
 
   constructor(options: EventStreamsOptions, res: Response, cartId: string, onClosed: () => void) {
     this.#options = options;
@@ -160,6 +169,10 @@ class EventStream {
         (this.#position < version || event.version === undefined || event.version > version),
     );
     if (reason === undefined && resync?.type === 'resync') reason = resync.reason;
+    if (this.#heldDropped) {
+      this.#heldDropped = false;
+      reason ??= 'too many changes arrived while the stream started';
+    }
     this.#phase = 'live';
     const changes = held.filter((event) => event.type === 'change');
     if (reason !== undefined) {
@@ -197,10 +210,10 @@ class EventStream {
         // A resync during `subscribe` is about the resume point: weighed once the
         // version is read (a client already at it needs none).
         if (this.#subscribing && event.type === 'resync') this.#resumeRefused = true;
-        else this.#held.push(event);
+        else this.#hold(event);
         return;
       case 'resyncing':
-        this.#held.push(event);
+        this.#hold(event);
         return;
     }
     if (event.type === 'resync') {
@@ -217,6 +230,15 @@ class EventStream {
     this.#send('change', version, changeData(event.change));
   }
 
+  #hold(event: ChangeFeedEvent): void {
+    if (this.#held.length < HELD_LIMIT) {
+      this.#held.push(event);
+    } else {
+      this.#held = [];
+      this.#heldDropped = true;
+    }
+  }
+
   /**
    * Re-reads the cart's version and sends `resync` with it; feed events arriving
    * meanwhile (and `pending`) follow, those at or below that version dropped.
@@ -224,6 +246,7 @@ class EventStream {
   #resync(reason: string, pending: ChangeFeedEvent[]): void {
     this.#phase = 'resyncing';
     this.#held = [...pending];
+    this.#heldDropped = false; // the read covers what was dropped before it
     this.#options.versionOf(this.#cartId).then(
       (version) => {
         if (this.#phase !== 'resyncing') return;
@@ -233,6 +256,11 @@ class EventStream {
         this.#phase = 'live';
         const held = this.#held;
         this.#held = [];
+        if (this.#heldDropped) {
+          this.#heldDropped = false;
+          this.#resync('too many changes arrived during the resync', []);
+          return;
+        }
         for (const event of held) {
           if (event.type === 'change') this.#onFeedEvent(event);
           else if (this.#phase === 'live') this.#resync(event.reason, []);
