@@ -79,21 +79,19 @@ function storageModules(options: CompositionOptions): ContainerModule[] {
 export async function composeCart(options: CompositionOptions): Promise<ComposedCart> {
   const container = new Container();
   // With Redis, changes go through it: every instance's event streams see every change.
-  // Without, core's module binds the in-memory feed (this process's changes only).
+  // Without, core's module binds the in-memory feed (this process's changes only). Created
+  // when the service is, so an unreachable Redis is first reported by the scheduler's check.
   let redisFeed: RedisChangeFeed | undefined;
-  if (options.redisUrl !== undefined) {
-    redisFeed = createRedisChangeFeed({ url: options.redisUrl, logger: options.logger });
-    try {
-      await redisFeed.ready();
-    } catch (error) {
-      await redisFeed.close();
-      throw new StartupError('REDIS_URL', error);
-    }
-  }
+  const redisUrl = options.redisUrl;
   const app = new ContainerModule(({ bind }) => {
     bind(CartTokens.Logger).toConstantValue(options.logger);
     bind(CartTokens.Clock).toConstantValue(systemClock);
-    if (redisFeed !== undefined) bind<ChangeFeed>(CartTokens.ChangeFeed).toConstantValue(redisFeed);
+    if (redisUrl !== undefined) {
+      bind<ChangeFeed>(CartTokens.ChangeFeed).toResolvedValue(() => {
+        redisFeed = createRedisChangeFeed({ url: redisUrl, logger: options.logger });
+        return redisFeed;
+      });
+    }
   });
   await container.load(
     app,
@@ -115,20 +113,28 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   try {
     await container.getAsync<CartStorage>(CartTokens.Storage);
   } catch (error) {
-    await redisFeed?.close();
     throw new StartupError('DATABASE_URL', error);
   }
   let service: CartService;
   try {
     service = await startCart(container);
   } catch (error) {
-    await redisFeed?.close();
+    // Not awaited: a feed that never reached Redis would first wait out its retries.
+    void redisFeed?.close();
     if (options.redisUrl === undefined) throw error;
     await (await container.getAsync<CartStorage>(CartTokens.Storage)).close();
     throw new StartupError('REDIS_URL', error);
   }
   const storage = await container.getAsync<CartStorage>(CartTokens.Storage);
   const scheduler = await container.getAsync<Scheduler>(CartTokens.Scheduler);
+  try {
+    await redisFeed?.ready();
+  } catch (error) {
+    await scheduler.stop({ timeoutMs: 0 });
+    void redisFeed?.close();
+    await storage.close();
+    throw new StartupError('REDIS_URL', error);
+  }
   const reserver = await container.getAsync<{ close?: () => Promise<void> }>(CartTokens.Reserver);
   const changeFeed = await container.getAsync<ChangeFeed>(CartTokens.ChangeFeed);
   return {
