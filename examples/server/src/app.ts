@@ -23,8 +23,8 @@ import { requestId } from './request-id.js';
 export interface AppDependencies {
   readonly service: CartService;
   readonly storage: CartStorage;
-  /** The feed the service publishes to: `GET /events` streams from it. */
-  readonly changeFeed: ChangeFeed;
+  /** The feed the service publishes to: `GET /events` streams from it (absent without). */
+  readonly changeFeed?: ChangeFeed;
   /** Aborted when the server starts closing: open event streams end. */
   readonly shutdownSignal?: AbortSignal;
   readonly logger: PinoLogger;
@@ -115,7 +115,7 @@ export function createApp(deps: AppDependencies): Express {
     createCartRouter({
       service: deps.service,
       storage: deps.storage,
-      changeFeed: deps.changeFeed,
+      ...(deps.changeFeed === undefined ? {} : { changeFeed: deps.changeFeed }),
       ...(deps.shutdownSignal === undefined ? {} : { shutdownSignal: deps.shutdownSignal }),
       logger: deps.logger,
       ...(deps.idempotencyLeaseMs === undefined
