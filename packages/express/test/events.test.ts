@@ -1,10 +1,12 @@
 import {
+  type Cart,
   type ChangeFeed,
   type ChangeFeedEvent,
   type ChangeSubscribeOptions,
   type ChangeSubscription,
   createCart,
   InProcessScheduler,
+  MemoryCartStorage,
   MemoryChangeFeed,
   MemoryReserver,
 } from '@cartkit/core';
@@ -62,6 +64,32 @@ class CountingFeed implements ChangeFeed {
   /** Resolves once no subscription is open. */
   async drained(): Promise<void> {
     while (this.open > 0) await new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+  }
+}
+
+/** In-memory storage whose next `getCart` waits for a gate: a slow read on demand. */
+class SlowReadStorage extends MemoryCartStorage {
+  #gate: { reached: () => void; opened: Promise<void> } | undefined;
+  holdNextRead(): { reached: Promise<void>; open: () => void } {
+    let reached!: () => void;
+    let open!: () => void;
+    const reachedPromise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    this.#gate = { reached, opened };
+    return { reached: reachedPromise, open };
+  }
+  override async getCart(cartId: string): Promise<Cart | undefined> {
+    const gate = this.#gate;
+    if (gate !== undefined) {
+      this.#gate = undefined;
+      gate.reached();
+      await gate.opened;
+    }
+    return super.getCart(cartId);
   }
 }
 
@@ -377,4 +405,27 @@ describe('GET /events', () => {
     }
     expect(resync.data.version).toBeGreaterThan(1);
   }, 60_000);
+
+  it('holds a bounded number of changes while it reads the cart, then resyncs instead', async () => {
+    const storage = new SlowReadStorage();
+    api = await startCartApi({ storage, cart: { reserveOnAdd: false } });
+    const service = api.runtime.service;
+    await service.addItem('default', { name: 'A' });
+    const gate = storage.holdNextRead();
+    const opening = events();
+    await gate.reached; // subscribed; its version read is held
+    // More changes than a stream holds while it starts.
+    for (let i = 0; i < 1_100; i++) await service.setQuantity('default', 'A', (i % 2) + 2);
+    gate.open();
+    const stream = await opening;
+    const resync = await stream.parser.waitFor((f) => f.event === 'resync');
+    expect(resync.id).toBe('1101');
+    expect(stream.parser.events.map((f) => [f.event, f.id])).toEqual([
+      ['ready', '1101'],
+      ['resync', '1101'],
+    ]);
+    await service.setQuantity('default', 'A', 7);
+    await stream.parser.waitFor(byId(1102));
+    expect(stream.parser.events.map((f) => f.event)).toEqual(['ready', 'resync', 'change']);
+  });
 });
