@@ -9,11 +9,8 @@ import {
 } from '@cartkit/core';
 import { cartCoreModule, startCart } from '@cartkit/core/inversify';
 import { httpReserverModule } from '@cartkit/reserver-http/inversify';
-import { createRedisChangeFeed, type RedisChangeFeed } from '@cartkit/scheduler-bullmq';
-import { bullmqSchedulerModule } from '@cartkit/scheduler-bullmq/inversify';
+import type { RedisChangeFeed } from '@cartkit/scheduler-bullmq';
 import { timerSchedulerModule } from '@cartkit/scheduler-timer/inversify';
-import { postgresStorageModule } from '@cartkit/storage-postgres/inversify';
-import { sqliteStorageModule } from '@cartkit/storage-sqlite/inversify';
 import { Container, ContainerModule } from 'inversify';
 
 /** What the composition needs. */
@@ -60,15 +57,35 @@ export class StartupError extends Error {
   }
 }
 
-function storageModules(options: CompositionOptions): ContainerModule[] {
+// The adapters a configuration does not use are not loaded: pg, BullMQ and ioredis
+// alone add ~7 MB to the live heap (and V8 lets the heap grow to a multiple of it
+// under load), for nothing when the server runs on SQLite.
+
+async function storageModules(options: CompositionOptions): Promise<ContainerModule[]> {
   switch (options.storage) {
     case 'memory':
       return [];
-    case 'postgres':
+    case 'postgres': {
+      const { postgresStorageModule } = await import('@cartkit/storage-postgres/inversify');
       return [postgresStorageModule({ url: options.postgresUrl ?? '' })];
-    default:
+    }
+    default: {
+      const { sqliteStorageModule } = await import('@cartkit/storage-sqlite/inversify');
       return [sqliteStorageModule({ path: options.databasePath })];
+    }
   }
+}
+
+async function schedulerModule(options: CompositionOptions): Promise<ContainerModule> {
+  if (options.redisUrl === undefined) return timerSchedulerModule({ concurrency: 8 });
+  const { bullmqSchedulerModule } = await import('@cartkit/scheduler-bullmq/inversify');
+  return bullmqSchedulerModule({
+    url: options.redisUrl,
+    concurrency: 8,
+    ...(options.jobLockMs === undefined
+      ? {}
+      : { lockDurationMs: options.jobLockMs, relayLeaseMs: options.jobLockMs }),
+  });
 }
 
 /**
@@ -83,10 +100,14 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   // when the service is, so an unreachable Redis is first reported by the scheduler's check.
   let redisFeed: RedisChangeFeed | undefined;
   const redisUrl = options.redisUrl;
+  const { createRedisChangeFeed } =
+    redisUrl === undefined
+      ? { createRedisChangeFeed: undefined }
+      : await import('@cartkit/scheduler-bullmq');
   const app = new ContainerModule(({ bind }) => {
     bind(CartTokens.Logger).toConstantValue(options.logger);
     bind(CartTokens.Clock).toConstantValue(systemClock);
-    if (redisUrl !== undefined) {
+    if (redisUrl !== undefined && createRedisChangeFeed !== undefined) {
       bind<ChangeFeed>(CartTokens.ChangeFeed).toResolvedValue(() => {
         redisFeed = createRedisChangeFeed({ url: redisUrl, logger: options.logger });
         return redisFeed;
@@ -96,17 +117,9 @@ export async function composeCart(options: CompositionOptions): Promise<Composed
   await container.load(
     app,
     // Without a storage module, core's module binds its in-memory storage.
-    ...storageModules(options),
+    ...(await storageModules(options)),
     httpReserverModule({ url: options.reservationUrl }),
-    options.redisUrl === undefined
-      ? timerSchedulerModule({ concurrency: 8 })
-      : bullmqSchedulerModule({
-          url: options.redisUrl,
-          concurrency: 8,
-          ...(options.jobLockMs === undefined
-            ? {}
-            : { lockDurationMs: options.jobLockMs, relayLeaseMs: options.jobLockMs }),
-        }),
+    await schedulerModule(options),
     cartCoreModule(),
   );
   // Open the storage first, so a failure names the variable that configures it.
