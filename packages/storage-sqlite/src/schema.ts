@@ -38,16 +38,13 @@ export function statements(table: string) {
     /** Value of one key. */
     get: `SELECT value FROM ${table} WHERE key = ?`,
     /**
-     * Compare-and-set of a new cart in one statement: key ?1, value ?2. Writes only
-     * where the key is free.
+     * Compare-and-set of several carts in one statement (group commit): ?1 a JSON
+     * array of `[key, value, expectedVersion]`, ?2 the newest document schema. A cart
+     * expected at version 0 is inserted where its key is free; any other is written
+     * only over a well-formed cart document (schema 1..?2) with the same id at the
+     * version before the new value's. Returns the keys written; nothing else changes.
      */
-    insertCart: `INSERT INTO ${table} (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING RETURNING key`,
-    /**
-     * Compare-and-set of a stored cart in one statement: key ?1, value ?2, writes only
-     * over a well-formed cart document (schema 1..?5, id ?4 as stored, version ?3).
-     * Anything else — another version, a damaged or foreign value — is left alone.
-     */
-    updateCart: `UPDATE ${table} SET value = ?2 WHERE key = ?1 AND CASE WHEN json_valid(value) THEN json_type(value, '$.value.schema') = 'integer' AND json_extract(value, '$.value.schema') BETWEEN 1 AND ?5 AND json_extract(value, '$.value.type') = 'cart' AND json_type(value, '$.value.data.id') = 'text' AND json_extract(value, '$.value.data.id') = ?4 AND json_type(value, '$.value.data.version') = 'integer' AND json_extract(value, '$.value.data.version') = ?3 AND json_type(value, '$.value.data.lines') = 'array' AND json_type(value, '$.value.data.createdAt') = 'text' AND json_type(value, '$.value.data.updatedAt') = 'text' ELSE 0 END RETURNING key`,
+    saveCarts: `INSERT INTO ${table} (key, value) SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?1) AS j WHERE json_extract(j.value, '$[2]') = 0 OR EXISTS (SELECT 1 FROM ${table} AS s WHERE s.key = json_extract(j.value, '$[0]')) ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CASE WHEN json_valid(${table}.value) AND json_valid(excluded.value) THEN json_type(${table}.value, '$.value.schema') = 'integer' AND json_extract(${table}.value, '$.value.schema') BETWEEN 1 AND ?2 AND json_extract(${table}.value, '$.value.type') = 'cart' AND json_type(${table}.value, '$.value.data.id') = 'text' AND json_extract(${table}.value, '$.value.data.id') = json_extract(excluded.value, '$.value.data.id') AND json_type(${table}.value, '$.value.data.version') = 'integer' AND json_extract(${table}.value, '$.value.data.version') = json_extract(excluded.value, '$.value.data.version') - 1 AND json_type(${table}.value, '$.value.data.lines') = 'array' AND json_type(${table}.value, '$.value.data.createdAt') = 'text' AND json_type(${table}.value, '$.value.data.updatedAt') = 'text' ELSE 0 END RETURNING key`,
     /**
      * Add tasks in one statement: ?1 a JSON array of `[id, task, created_at]`,
      * available (and due) at ?2. Known ids are left alone; returns the ids added.

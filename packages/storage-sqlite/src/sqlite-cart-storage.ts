@@ -11,7 +11,7 @@ import {
   StorageError,
 } from '@cartkit/core';
 import Keyv from 'keyv';
-import { type Query, SqliteConnection } from './connection.js';
+import { type Query, type Row, SqliteConnection } from './connection.js';
 import { DOCUMENT_SCHEMA, DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
 import {
   type ResolvedSqliteOptions,
@@ -24,6 +24,24 @@ import { isLockContention, toOpenError, toOperationError } from './sqlite-errors
 import { purgeExpired, SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
 
 const ALL = -1;
+
+/** Most saves written by one group write. */
+const MAX_GROUP_SIZE = 64;
+
+/** A save that may go the one-statement way (no idempotency records, next version). */
+interface GroupSave {
+  readonly cart: Cart;
+  readonly cartKey: string;
+  readonly expectedVersion: number;
+  readonly tasks: readonly ReservationTask[];
+}
+
+/** A save waiting in a group, with its caller. */
+interface GroupMember {
+  readonly save: GroupSave;
+  readonly resolve: (written: boolean) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /**
  * A durable {@link CartStorage} in one SQLite file (or `:memory:`), on keyv +
@@ -56,6 +74,8 @@ export class SqliteCartStorage implements CartStorage {
   readonly #codec: DocumentCodec;
   readonly #sql: Statements;
   readonly #clock: Clock;
+  /** Saves waiting for the writer, to be written together (group commit). */
+  #group: GroupMember[] | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -126,43 +146,20 @@ export class SqliteCartStorage implements CartStorage {
     const { expectedVersion } = options;
     const tasks = options.tasks ?? [];
     const idempotency = options.idempotency ?? [];
-    const cartKey = keys.cart(cart.id);
-    // The usual case in as few statements as possible: the compare-and-set is one
-    // conditional statement — on its own (autocommit is atomic) without tasks, or in
-    // a transaction with the tasks' one insert. When it writes nothing (a conflict, a
-    // damaged or foreign value, a task id already taken), the careful path below
-    // reads, decodes and says why. A save that completes an idempotency record takes
-    // the careful path too (the record's checks need the transaction's reads).
+    // The usual case in as few statements as possible, shared by every such save
+    // waiting for the writer (group commit): one conditional multi-row upsert does the
+    // compare-and-set of all their carts (atomic on its own), then — in the same
+    // transaction, when there are tasks — one insert of the winners' tasks. A save
+    // whose cart was not written (a conflict, a damaged or foreign value, a task id
+    // already taken) takes the careful path below, which reads, decodes and says why;
+    // so does a save that completes idempotency records (their checks need reads).
     if (cart.version === expectedVersion + 1 && idempotency.length === 0) {
-      const write = (query: Query) => this.#compareAndSet(query, cart, cartKey, expectedVersion);
-      const written =
-        tasks.length === 0
-          ? await this.#write('saveCart', write)
-          : await this.#transaction('saveCart', async (query) => {
-              if (!(await write(query))) return false;
-              const added = await query(
-                this.#sql.insertTasks,
-                JSON.stringify(
-                  await Promise.all(
-                    tasks.map(async (task) => [
-                      task.id,
-                      await this.#codec.encode('task', task),
-                      task.createdAt,
-                    ]),
-                  ),
-                ),
-                this.#clock.now(),
-              );
-              // A task id was taken: undo the cart write, let the careful path report it.
-              if (added.length !== tasks.length) throw new TakenTaskId();
-              return true;
-            }).catch((error: unknown) => {
-              if (error instanceof StorageError && error.cause instanceof TakenTaskId) return false;
-              throw error;
-            });
-      if (written) return;
+      this.#assertOpen();
+      if (await this.#saveInGroup({ cart, cartKey: keys.cart(cart.id), expectedVersion, tasks }))
+        return;
     }
     await this.#transaction('saveCart', async (query) => {
+      const cartKey = keys.cart(cart.id);
       const stored = await readValue(query, this.#sql.get, cartKey);
       const storedVersion =
         stored === undefined
@@ -187,6 +184,103 @@ export class SqliteCartStorage implements CartStorage {
       await query(this.#sql.put, cartKey, await this.#codec.encode('cart', cart));
       await this.#insertTasks(query, tasks);
     });
+  }
+
+  /**
+   * Queues a save for the next group write on the writer connection (joining the
+   * group that waits for the writer, if any). @returns whether its cart was written.
+   */
+  #saveInGroup(save: GroupSave): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      const member = { save, resolve, reject };
+      const open = this.#group;
+      // One cart once per group: a second save of it (another writer in this process)
+      // waits for the next group, so each row of the upsert names its own cart.
+      if (
+        open !== undefined &&
+        open.length < MAX_GROUP_SIZE &&
+        !open.some((other) => other.save.cartKey === save.cartKey)
+      ) {
+        open.push(member);
+        return;
+      }
+      const group = [member];
+      this.#group = group;
+      this.#write('saveCart', (query) => {
+        if (this.#group === group) this.#group = undefined; // closed: later saves start another
+        return this.#writeGroup(
+          query,
+          group.map((m) => m.save),
+        );
+      }).then(
+        (written) => {
+          for (const m of group) m.resolve(written.has(m.save));
+        },
+        (error: unknown) => {
+          for (const m of group) m.reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Writes a group of saves: the conditional upsert of all carts, then the tasks of
+   * those written, in one transaction when there are tasks. @returns the saves
+   * written; nothing is written of the others (a task id already taken undoes the
+   * whole group, whose saves then take the careful path one by one).
+   */
+  async #writeGroup(query: Query, saves: readonly GroupSave[]): Promise<Set<GroupSave>> {
+    const rows = JSON.stringify(
+      await Promise.all(
+        saves.map(async ({ cart, cartKey, expectedVersion }) => [
+          cartKey,
+          await this.#codec.encode('cart', cart),
+          expectedVersion,
+        ]),
+      ),
+    );
+    const upsert = async (): Promise<Set<GroupSave>> => {
+      let returned: Row[];
+      try {
+        returned = await query(this.#sql.saveCarts, rows, DOCUMENT_SCHEMA);
+      } catch (error) {
+        if (isLockContention(error)) throw error;
+        return new Set(); // let the careful path say what is wrong
+      }
+      const written = new Set(returned.map((row) => String(row.key)));
+      return new Set(saves.filter((save) => written.has(save.cartKey)));
+    };
+    if (saves.every((save) => save.tasks.length === 0)) return upsert();
+    await query('BEGIN IMMEDIATE');
+    try {
+      const written = await upsert();
+      const tasks = saves.filter((save) => written.has(save)).flatMap((save) => save.tasks);
+      if (tasks.length > 0) {
+        const added = await query(
+          this.#sql.insertTasks,
+          JSON.stringify(
+            await Promise.all(
+              tasks.map(async (task) => [
+                task.id,
+                await this.#codec.encode('task', task),
+                task.createdAt,
+              ]),
+            ),
+          ),
+          this.#clock.now(),
+        );
+        if (added.length !== tasks.length) {
+          // A task id was taken: write none of the group; each save goes the careful way.
+          await query('ROLLBACK');
+          return new Set();
+        }
+      }
+      await query('COMMIT');
+      return written;
+    } catch (error) {
+      await query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
   }
 
   async enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
@@ -250,37 +344,6 @@ export class SqliteCartStorage implements CartStorage {
       throw toOperationError(error, 'close', this.path);
     });
     return this.#closed;
-  }
-
-  /**
-   * The one-statement compare-and-set of `cart` over `expectedVersion`. @returns
-   * whether it wrote; `false` also when the stored value is not readable as a cart
-   * (the careful path then reports the damage).
-   */
-  async #compareAndSet(
-    query: Query,
-    cart: Cart,
-    cartKey: string,
-    expectedVersion: number,
-  ): Promise<boolean> {
-    const value = await this.#codec.encode('cart', cart);
-    try {
-      const rows =
-        expectedVersion === 0
-          ? await query(this.#sql.insertCart, cartKey, value)
-          : await query(
-              this.#sql.updateCart,
-              cartKey,
-              value,
-              expectedVersion,
-              storedString(cart.id),
-              DOCUMENT_SCHEMA,
-            );
-      return rows.length === 1;
-    } catch (error) {
-      if (isLockContention(error)) throw error;
-      return false;
-    }
   }
 
   async #insertTasks(query: Query, tasks: readonly ReservationTask[]): Promise<void> {
@@ -432,14 +495,6 @@ async function migrateJobsToOutbox(
     await query(sql.delete, key);
   }
   await query(sql.dropLegacyJobs);
-}
-
-/** Thrown inside a transaction to undo it when a task id is already in the outbox. */
-class TakenTaskId extends Error {}
-
-/** How keyv's serializer stores a string: a leading `:` is doubled. */
-function storedString(text: string): string {
-  return text.startsWith(':') ? `:${text}` : text;
 }
 
 /** The `value` column of `key`, or `undefined` when the key is absent. */
