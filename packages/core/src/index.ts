@@ -74,3 +74,11 @@ export {
   type ReservationWorkerOptions,
 } from './service/reservation-worker.js';
 export { KeyedMutex } from './support/keyed-mutex.js';
+export {
+  clockOption,
+  integerOption,
+  invalidOption,
+  loggerOption,
+  redactUrlPassword,
+  rejectUnknownOptions,
+} from './support/options.js';

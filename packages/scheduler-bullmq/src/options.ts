@@ -1,10 +1,14 @@
 import {
   ConfigurationError,
+  integerOption as integer,
+  invalidOption as invalid,
   type Logger,
+  loggerOption,
   type Outbox,
   type RetryPolicy,
+  redactUrlPassword,
+  rejectUnknownOptions,
   resolveRetryPolicy,
-  silentLogger,
 } from '@cartkit/core';
 
 /** Options of {@link createBullmqScheduler}. */
@@ -110,27 +114,9 @@ const KNOWN = new Set([
   'logger',
 ]);
 
-function invalid(option: string, message: string): ConfigurationError {
-  return new ConfigurationError(`Option "${option}" ${message}`, { option });
-}
-
 /** The URL with any password replaced by `***`. */
 export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
-}
-
-function integer(option: string, value: unknown, fallback: number, min: number, max: number) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalid(option, `must be an integer from ${min} to ${max}.`);
-  }
-  return value;
+  return redactUrlPassword(url);
 }
 
 function name(option: string, value: unknown, fallback: string): string {
@@ -151,9 +137,7 @@ export function resolveBullmqOptions(options: BullmqSchedulerOptions): ResolvedB
       option: 'url',
     });
   }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw invalid(key, 'is not an option of the BullMQ scheduler.');
-  }
+  rejectUnknownOptions(options, KNOWN, 'the BullMQ scheduler');
   const outbox = options.outbox as Partial<Outbox> | undefined;
   if (
     typeof outbox?.claim !== 'function' ||
@@ -184,12 +168,7 @@ export function resolveBullmqOptions(options: BullmqSchedulerOptions): ResolvedB
     1_000,
     3_600_000,
   );
-  const logger = options.logger ?? silentLogger;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof (logger as Partial<Logger>)[level] !== 'function') {
-      throw invalid('logger', `must be a Logger (missing the "${level}" method).`);
-    }
-  }
+  const logger = loggerOption(options.logger);
   if (options.owner !== undefined && (typeof options.owner !== 'string' || options.owner === '')) {
     throw invalid('owner', 'must be a non-empty string.');
   }

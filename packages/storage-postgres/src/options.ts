@@ -1,4 +1,14 @@
-import { type Clock, ConfigurationError, type Logger, silentLogger } from '@cartkit/core';
+import {
+  type Clock,
+  ConfigurationError,
+  clockOption,
+  integerOption as integer,
+  invalidOption as invalid,
+  type Logger,
+  loggerOption,
+  redactUrlPassword,
+  rejectUnknownOptions,
+} from '@cartkit/core';
 
 /** Options of {@link createPostgresCartStorage}. */
 export interface PostgresCartStorageOptions {
@@ -81,19 +91,9 @@ const KNOWN_OPTIONS = new Set([
   'applicationName',
 ]);
 
-function invalid(option: string, message: string): ConfigurationError {
-  return new ConfigurationError(`Option "${option}" ${message}`, { option });
-}
-
 /** The URL with any password replaced by `***`. */
 export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
+  return redactUrlPassword(url);
 }
 
 /**
@@ -106,9 +106,7 @@ export function resolvePostgresOptions(
   if (typeof options !== 'object' || options === null) {
     throw new ConfigurationError('Options must be an object with a "url".', { option: 'url' });
   }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalid(key, 'is not an option of the PostgreSQL storage.');
-  }
+  rejectUnknownOptions(options, KNOWN_OPTIONS, 'the PostgreSQL storage');
   const url = resolveUrl(options.url);
   return {
     url,
@@ -130,8 +128,8 @@ export function resolvePostgresOptions(
       0,
       3_600_000,
     ),
-    clock: resolveClock(options.clock),
-    logger: resolveLogger(options.logger),
+    clock: clockOption(options.clock),
+    logger: loggerOption(options.logger),
     applicationName: resolveApplicationName(options.applicationName),
   };
 }
@@ -167,34 +165,6 @@ function identifier(option: string, value: unknown, fallback: string): string {
     );
   }
   return value;
-}
-
-function integer(option: string, value: unknown, fallback: number, min: number, max: number) {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw invalid(option, `must be an integer from ${min} to ${max}.`);
-  }
-  return value;
-}
-
-function resolveClock(clock: unknown): Clock | undefined {
-  if (clock === undefined) return undefined;
-  const candidate = clock as Partial<Clock> | null;
-  if (typeof candidate?.now !== 'function' || typeof candidate.setTimer !== 'function') {
-    throw invalid('clock', 'must be a Clock (with now() and setTimer()).');
-  }
-  return clock as Clock;
-}
-
-function resolveLogger(logger: unknown): Logger {
-  if (logger === undefined) return silentLogger;
-  const candidate = logger as Partial<Logger> | null;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof candidate?.[level] !== 'function') {
-      throw invalid('logger', `must be a Logger (missing the "${level}" method).`);
-    }
-  }
-  return logger as Logger;
 }
 
 function resolveApplicationName(name: unknown): string {

@@ -2,8 +2,12 @@ import { resolve } from 'node:path';
 import {
   type Clock,
   ConfigurationError,
+  clockOption,
+  integerOption as integer,
+  invalidOption as invalid,
   type Logger,
-  silentLogger,
+  loggerOption,
+  rejectUnknownOptions,
   systemClock,
 } from '@cartkit/core';
 
@@ -76,10 +80,6 @@ const KNOWN_OPTIONS = new Set([
   'busyTimeoutMs',
 ]);
 
-function invalid(option: string, message: string): ConfigurationError {
-  return new ConfigurationError(`Option "${option}" ${message}`, { option });
-}
-
 /**
  * Validates {@link SqliteCartStorageOptions} and applies the defaults.
  * @throws ConfigurationError naming the offending option.
@@ -90,14 +90,12 @@ export function resolveSqliteOptions(options: SqliteCartStorageOptions): Resolve
       option: 'path',
     });
   }
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw invalid(key, 'is not an option of the SQLite storage.');
-  }
+  rejectUnknownOptions(options, KNOWN_OPTIONS, 'the SQLite storage');
   return {
     location: resolveLocation(options),
     table: resolveTable(options.table),
-    clock: resolveClock(options.clock),
-    logger: resolveLogger(options.logger),
+    clock: clockOption(options.clock) ?? systemClock,
+    logger: loggerOption(options.logger),
     synchronous: resolveSynchronous(options.synchronous),
     busyTimeoutMs: resolveBusyTimeout(options.busyTimeoutMs),
   };
@@ -143,26 +141,6 @@ function resolveTable(table: unknown): string {
   return table;
 }
 
-function resolveClock(clock: unknown): Clock {
-  if (clock === undefined) return systemClock;
-  const candidate = clock as Partial<Clock> | null;
-  if (typeof candidate?.now !== 'function' || typeof candidate.setTimer !== 'function') {
-    throw invalid('clock', 'must be a Clock (with now() and setTimer()).');
-  }
-  return clock as Clock;
-}
-
-function resolveLogger(logger: unknown): Logger {
-  if (logger === undefined) return silentLogger;
-  const candidate = logger as Partial<Logger> | null;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof candidate?.[level] !== 'function') {
-      throw invalid('logger', `must be a Logger (missing the "${level}" method).`);
-    }
-  }
-  return logger as Logger;
-}
-
 function resolveSynchronous(synchronous: unknown): SqliteSynchronous {
   if (synchronous === undefined) return sqliteDefaults.synchronous;
   if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
@@ -172,14 +150,11 @@ function resolveSynchronous(synchronous: unknown): SqliteSynchronous {
 }
 
 function resolveBusyTimeout(busyTimeoutMs: unknown): number {
-  if (busyTimeoutMs === undefined) return sqliteDefaults.busyTimeoutMs;
-  if (
-    typeof busyTimeoutMs !== 'number' ||
-    !Number.isSafeInteger(busyTimeoutMs) ||
-    busyTimeoutMs < 0 ||
-    busyTimeoutMs > MAX_BUSY_TIMEOUT_MS
-  ) {
-    throw invalid('busyTimeoutMs', `must be an integer from 0 to ${MAX_BUSY_TIMEOUT_MS}.`);
-  }
-  return busyTimeoutMs;
+  return integer(
+    'busyTimeoutMs',
+    busyTimeoutMs,
+    sqliteDefaults.busyTimeoutMs,
+    0,
+    MAX_BUSY_TIMEOUT_MS,
+  );
 }
