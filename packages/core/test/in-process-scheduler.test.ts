@@ -119,4 +119,43 @@ describe('InProcessScheduler', () => {
     expect(code).toBe(0);
     expect(JSON.parse(output)).toEqual({ attempts: 2, status: 'reserved' });
   });
+  it('runs 20 attempts at once without a listener-leak warning, and stop() aborts each', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const clock = new FakeClock();
+      const outbox = new MemoryCartStorage({ clock });
+      const events: DeliveryEvent[] = [];
+      const scheduler = new InProcessScheduler({
+        outbox,
+        clock,
+        concurrency: 20,
+        onEvent: (event) => events.push(event),
+      });
+      let started = 0;
+      let allStarted: () => void = () => {};
+      const running = new Promise<void>((resolve) => {
+        allStarted = resolve;
+      });
+      await scheduler.start({
+        // Each attempt waits for its signal: stop() must reach all 20.
+        handle: (_task, delivery) =>
+          new Promise<void>((_, reject) => {
+            delivery.signal.addEventListener('abort', () => reject(delivery.signal.reason));
+            if (++started === 20) allStarted();
+          }),
+      });
+      await outbox.enqueueTasks(Array.from({ length: 20 }, (_, i) => task(`t${i}`, clock.now())));
+      scheduler.notify();
+      await running;
+      await scheduler.stop({ timeoutMs: 0 });
+      expect(events.filter((e) => e.type === 'interrupted')).toHaveLength(20);
+      // Node emits the warning on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });

@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -72,12 +71,15 @@ class HttpReservationClient {
   readonly #got: Got;
   readonly #agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
   readonly #closing = new AbortController();
+  /**
+   * Aborts of the calls in flight, called by `close()`: a set rather than one
+   * listener per call on the closing signal (with more than 10 calls in flight,
+   * Node warned of a listener leak on it).
+   */
+  readonly #inFlight = new Set<() => void>();
 
   constructor(options: ResolvedHttpReserverOptions) {
     this.options = options;
-    // Every call in flight listens on this one signal: more than 10 at once is normal
-    // (scheduler concurrency), not a leak.
-    setMaxListeners(0, this.#closing.signal);
     this.#agents = {
       http: new HttpAgent({ keepAlive: true }),
       https: new HttpsAgent({ keepAlive: true }),
@@ -150,6 +152,7 @@ class HttpReservationClient {
   async close(): Promise<void> {
     if (this.#closing.signal.aborted) return;
     this.#closing.abort();
+    for (const abort of this.#inFlight) abort();
     this.#agents.http.destroy();
     this.#agents.https.destroy();
   }
@@ -164,7 +167,7 @@ class HttpReservationClient {
     const controller = new AbortController();
     const abort = () => controller.abort();
     signal?.addEventListener('abort', abort, { once: true });
-    this.#closing.signal.addEventListener('abort', abort, { once: true });
+    this.#inFlight.add(abort);
     const started = performance.now();
     const fields = {
       method: request.method,
@@ -194,7 +197,7 @@ class HttpReservationClient {
       throw failure;
     } finally {
       signal?.removeEventListener('abort', abort);
-      this.#closing.signal.removeEventListener('abort', abort);
+      this.#inFlight.delete(abort);
     }
   }
 

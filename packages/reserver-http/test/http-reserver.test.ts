@@ -346,6 +346,26 @@ describe('abort and close', () => {
     });
     await reserver.close();
   });
+
+  it('keeps 20 calls in flight without a listener-leak warning, and close() ends each', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const service = await fake({ faults: { hangRate: 1 } });
+      const reserver = reserverFor(service, { timeoutMs: 20_000 });
+      const pending = Array.from({ length: 20 }, () => failure(reserver.reserve(request())));
+      while (service.stats.hung < 20) await new Promise((r) => setTimeout(r, 5));
+      await reserver.close();
+      const errors = await Promise.all(pending);
+      expect(errors.map((error) => error.code)).toEqual(Array(20).fill('CLOSED'));
+      // Node emits the warning on a later tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
 
 describe('options', () => {
