@@ -52,10 +52,14 @@ export function wrk({ origin, connections, seconds, request, timeoutSeconds = 10
         error.code === 'ENOENT' ? new Error('wrk is not installed: apt-get install -y wrk') : error,
       ),
     );
-    child.once('exit', (code) => {
+    // 'close', not 'exit': 'exit' may come before the last of stdout has been read (seen
+    // under load with several wrk processes at once), which lost the WRKJSON line.
+    child.once('close', (code, signal) => {
       const line = out.split('\n').find((l) => l.startsWith('WRKJSON '));
       if (code !== 0 || line === undefined) {
-        reject(new Error(`wrk failed (exit ${code}): ${err}${out}`));
+        reject(
+          new Error(`wrk ${args.join(' ')} failed (exit ${code}, signal ${signal}): ${err}${out}`),
+        );
         return;
       }
       const raw = JSON.parse(line.slice('WRKJSON '.length));
