@@ -13,11 +13,11 @@ import {
 } from '@cartkit/express';
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import helmet from 'helmet';
 import type { Logger as PinoLogger } from 'pino';
 import { pinoHttp } from 'pino-http';
 import type { CartIdentity } from './config.js';
 import { requestId } from './request-id.js';
+import { securityHeaders } from './security-headers.js';
 
 /** What the HTTP app needs. */
 export interface AppDependencies {
@@ -76,7 +76,11 @@ export function createApp(deps: AppDependencies): Express {
     pinoHttp({
       logger: deps.logger,
       genReqId: (req) => (req as { id?: string }).id ?? '',
-      // One compact line per request: no headers (they may carry credentials).
+      // One compact line per request: no headers (they may carry credentials). The
+      // serializers get the raw request and response: pino-http's wrapping would first
+      // build the standard serializers' full objects (with every header) per request,
+      // only for these to pick three fields out of them.
+      wrapSerializers: false,
       serializers: {
         req: (req: { id: string; method: string; url: string }) => ({
           id: req.id,
@@ -92,7 +96,8 @@ export function createApp(deps: AppDependencies): Express {
         error !== undefined || res.statusCode >= 500 ? 'error' : 'info',
     }),
   );
-  app.use(helmet());
+  // helmet's default headers, computed once (see security-headers.ts).
+  app.use(securityHeaders());
 
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });

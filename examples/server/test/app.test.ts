@@ -2,10 +2,13 @@ import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { type CreateCartOptions, createCart, MemoryCartStorage } from '@cartkit/core';
+import express from 'express';
+import helmet from 'helmet';
 import { type Logger as PinoLogger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { type CartIdentity, readConfig } from '../src/config.js';
+import { securityHeaders } from '../src/security-headers.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -87,6 +90,47 @@ describe('example app', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('x-powered-by')).toBeNull();
   });
+
+  it("sends exactly helmet()'s headers on cart answers, errors and health checks", async () => {
+    // The reference: helmet() itself in front of a bare express route.
+    const reference = express();
+    reference.use(helmet());
+    reference.get('/x', (_req, res) => {
+      res.end();
+    });
+    const server = reference.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    const referenceRes = await fetch(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`,
+    );
+    const plumbing = new Set(['content-length', 'date', 'connection', 'keep-alive']);
+    const helmetHeaders = [...referenceRes.headers].filter(([name]) => !plumbing.has(name));
+    expect(helmetHeaders.length).toBeGreaterThanOrEqual(10);
+
+    const url = await serve({ value: true });
+    for (const path of ['/items', '/items/nothing-here', '/nowhere', '/health/live']) {
+      const res = await fetch(`${url}${path}`);
+      for (const [name, value] of helmetHeaders) {
+        expect({ path, name, value: res.headers.get(name) }).toEqual({ path, name, value });
+      }
+      expect(res.headers.get('x-powered-by')).toBeNull();
+    }
+  });
+
+  it('refuses to precompute helmet options that depend on the request', () => {
+    expect(() =>
+      securityHeaders({
+        contentSecurityPolicy: {
+          directives: {
+            scriptSrc: [
+              (_req, res) => `'nonce-${(res as unknown as { locals: { n: string } }).locals.n}'`,
+            ],
+          },
+        },
+      }),
+    ).toThrow();
+  });
 });
 
 describe('request logs', () => {
@@ -107,6 +151,29 @@ describe('request logs', () => {
     status: number,
   ): number | undefined =>
     lines.find((l) => l.msg?.startsWith('request') && l.res?.statusCode === status)?.level;
+
+  it('logs one info line per request: request id, method, url, status, time; no headers', async () => {
+    const { logger, lines } = capturingLogger();
+    const url = await serve({ value: true }, { logger });
+    const res = await fetch(`${url}/items?x=1`, {
+      headers: { 'x-request-id': 'req-1', authorization: 'Bearer secret' },
+    });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    const requestLines = lines.filter((l) => l.msg?.startsWith('request'));
+    expect(requestLines).toHaveLength(1);
+    const [line] = requestLines as unknown as [Record<string, unknown>];
+    expect(line).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      req: { id: 'req-1', method: 'GET', url: '/items?x=1' },
+      res: { statusCode: 200 },
+    });
+    expect(Object.keys(line.req as object).sort()).toEqual(['id', 'method', 'url']);
+    expect(Object.keys(line.res as object)).toEqual(['statusCode']);
+    expect(typeof line.responseTime).toBe('number');
+    expect(JSON.stringify(line)).not.toContain('secret');
+  });
 
   it('logs a client mistake (4xx) at info, not warn; a server failure (5xx) at error', async () => {
     const { logger, lines } = capturingLogger();

@@ -191,6 +191,38 @@ describe('example server, end to end', () => {
     expect((await items(url)).items[0]?.quantity).toBe(3);
   });
 
+  it('two servers on one SQLite file: a read never serves what the other process replaced', async () => {
+    fake.setFaults({ latencyMs: 5_000 }); // reservations stay pending: versions change only by our writes
+    const a = await start();
+    const b = await start();
+    const readA = async () => {
+      const res = await fetch(`${a.url}/items`);
+      const body = (await res.json()) as {
+        version: number;
+        items: Array<{ name: string; quantity: number }>;
+      };
+      return {
+        etag: res.headers.get('etag'),
+        version: body.version,
+        lines: body.items.map((i) => [i.name, i.quantity]),
+      };
+    };
+    expect((await fetch(`${a.url}/items`, json({ name: 'A' }))).status).toBe(201);
+    for (let round = 1; round <= 5; round++) {
+      // Read twice on A (the second read may reuse what A decoded and serialised)...
+      await readA();
+      const before = await readA();
+      expect(before.lines).toEqual([['A', round]]);
+      // ...then write on B: A's next read shows B's write.
+      const written = await fetch(`${b.url}/items`, json({ name: 'A' }));
+      expect(written.status).toBe(201);
+      const after = await readA();
+      expect(after.etag).toBe(written.headers.get('etag'));
+      expect(after.version).toBe(before.version + 1);
+      expect(after.lines).toEqual([['A', round + 1]]);
+    }
+  });
+
   it('keeps two identities apart: one can never read, change or reserve in the other cart', async () => {
     const { url } = await start({ CART_IDENTITY: 'header' });
     const alice = { 'x-cart-id': 'alice' };

@@ -18,6 +18,7 @@ export {
   type ReservationFailure,
   type ReservationStatus,
 } from './domain/cart.js';
+export { freezeCart } from './domain/freeze.js';
 export {
   type CartLimits,
   defaultCartLimits,

@@ -30,7 +30,7 @@ import { parseIdempotencyKey } from './idempotency/idempotency-key.js';
 import { IdempotentRequests } from './idempotency/idempotent-requests.js';
 import { buildOpenApiDocument } from './openapi/build-openapi-document.js';
 import { type CartRouterOptions, resolveCartRouterOptions } from './options.js';
-import { toCartItems, toItem, toReservation } from './representation.js';
+import { cartItemsPayload, toItem, toReservation } from './representation.js';
 import { createRequestSchemas } from './schemas.js';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
@@ -115,7 +115,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
     get: async (req) => {
       const cartId = await cartOf(req);
       const cart = await service.getCart(cartId);
-      return readAnswer(req, cart, toCartItems(cart));
+      return readAnswer(req, cart, () => ({ payload: cartItemsPayload(cart) }));
     },
     post: async (req, res) => {
       const cartId = await cartOf(req);
@@ -149,7 +149,9 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const cartId = await cartOf(req);
       const name = nameParam(req, service.limits);
       const { cart, line } = await inCart(name, () => service.getItem(cartId, name));
-      return readAnswer(req, cart, { item: toItem(line), version: cart.version });
+      return readAnswer(req, cart, () => ({
+        body: { item: toItem(line), version: cart.version },
+      }));
     },
     patch: async (req, res) => {
       const cartId = await cartOf(req);
@@ -306,12 +308,19 @@ function handle(endpoint: Endpoint): RequestHandler {
   };
 }
 
-/** 200 with the cart's headers, or 304 when `If-None-Match` still matches. */
-function readAnswer(req: Request, cart: Cart, body: unknown): HttpResult {
+/**
+ * 200 with the cart's headers and `content()`, or 304 when `If-None-Match` still
+ * matches (then no body is built).
+ */
+function readAnswer(
+  req: Request,
+  cart: Cart,
+  content: () => Pick<HttpResult, 'body' | 'payload'>,
+): HttpResult {
   const headers = cartHeaders(cart);
   const condition = lenientCondition(req.get('if-none-match'));
   if (notModified(condition, cart.version)) return { status: 304, headers };
-  return { status: 200, headers, body };
+  return { status: 200, headers, ...content() };
 }
 
 /** A malformed `If-None-Match` is ignored: the client simply gets the full answer. */

@@ -12,6 +12,7 @@ import {
 } from '@cartkit/core';
 import Keyv from 'keyv';
 import { type Query, type Row, SqliteConnection } from './connection.js';
+import { DecodedCarts } from './decoded-carts.js';
 import { DOCUMENT_SCHEMA, DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
 import {
   type ResolvedSqliteOptions,
@@ -76,6 +77,7 @@ export class SqliteCartStorage implements CartStorage {
   readonly #clock: Clock;
   /** Saves waiting for the writer, to be written together (group commit). */
   #group: GroupMember[] | undefined;
+  readonly #decoded = new DecodedCarts();
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -136,10 +138,22 @@ export class SqliteCartStorage implements CartStorage {
     }
   }
 
+  /**
+   * Reads the cart's stored text afresh on every call (a write by any process is seen
+   * at once); when the text is what this store decoded last time for the cart, the
+   * earlier decoded cart is returned instead of parsing it again. Carts it returns
+   * are frozen: derive changed copies, as core's transitions do.
+   */
   async getCart(cartId: string): Promise<Cart | undefined> {
     const key = keys.cart(cartId);
     const stored = await this.#read('getCart', (query) => readValue(query, this.#sql.get, key));
-    return stored === undefined ? undefined : this.#codec.decode('cart', key, cartId, stored);
+    if (stored === undefined) return undefined;
+    if (typeof stored === 'string') {
+      const known = this.#decoded.get(cartId, stored);
+      if (known !== undefined) return known;
+    }
+    const cart = await this.#codec.decode('cart', key, cartId, stored);
+    return this.#decoded.set(cartId, stored as string, cart);
   }
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Cart } from '../domain/cart.js';
+import { freezeCart } from '../domain/freeze.js';
 import type { ReservationTask } from '../domain/task.js';
 import { ConflictError, ErrorCode, StorageError } from '../errors/index.js';
 import type { SaveCartOptions } from '../ports/cart-store.js';
@@ -25,8 +26,11 @@ export interface MemoryCartStorageOptions {
 /**
  * The reference {@link CartStorage}: carts, their outbox and idempotency records in
  * process memory, lost on exit. Honours the whole contract (compare-and-set, atomic
- * cart + tasks + completed idempotency record, leased claims, copies in and out), so it is what unit tests of apps
- * and the contract suites start from. One process only.
+ * cart + tasks + completed idempotency record, leased claims, a copy taken on save), so it is what unit tests of apps
+ * and the contract suites start from. One process only. A saved cart is kept as a
+ * frozen copy ({@link freezeCart}) and every read returns that same object: nothing
+ * can change it, and reads cost no copy (an HTTP layer may cache what it derives
+ * from a cart object, as `@cartkit/express` does).
  */
 export class MemoryCartStorage implements CartStorage {
   readonly #carts = new Map<string, Cart>();
@@ -43,8 +47,7 @@ export class MemoryCartStorage implements CartStorage {
 
   async getCart(cartId: string): Promise<Cart | undefined> {
     this.#open();
-    const cart = this.#carts.get(cartId);
-    return cart === undefined ? undefined : structuredClone(cart);
+    return this.#carts.get(cartId);
   }
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
@@ -63,7 +66,7 @@ export class MemoryCartStorage implements CartStorage {
         throw ConflictError.versionConflict(`task "${task.id}"`, 'existing', 'new');
     }
     const completeRecords = this.idempotency.prepareCompletions(options.idempotency ?? []);
-    this.#carts.set(cart.id, structuredClone(cart));
+    this.#carts.set(cart.id, freezeCart(structuredClone(cart)));
     this.#add(tasks);
     completeRecords();
   }

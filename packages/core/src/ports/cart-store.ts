@@ -39,7 +39,9 @@ export interface SaveCartOptions {
  *   also across processes sharing the database; so are the completed idempotency
  *   records (`SaveCartOptions.idempotency`).
  * - `enqueueTasks` adds tasks without touching any cart (no version change).
- * - Values read back are equal to what was written (no shared mutable references).
+ * - Values read back are equal to what was written (no shared mutable references: a
+ *   read returns a copy, or an object that is deeply frozen — see `freezeCart` — which a
+ *   store may hand to several reads).
  * - Errors are `StorageError`s (`STORAGE_FAILURE`, `STORAGE_CORRUPT_DATA`, `CLOSED`,
  *   ...) or `ConflictError`s; never raw driver errors.
  */

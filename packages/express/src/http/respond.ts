@@ -7,6 +7,12 @@ export interface HttpResult {
   readonly headers: Readonly<Record<string, string>>;
   /** JSON body; `undefined` for 204 / 304 answers. */
   readonly body?: unknown;
+  /**
+   * The JSON body already serialised as UTF-8 (e.g. from a cache), sent as is in
+   * place of `body`. Only for answers that are never recorded for idempotent
+   * replays (reads), which keep `body` instead.
+   */
+  readonly payload?: Buffer;
 }
 
 /**
@@ -20,11 +26,16 @@ export function sendResult(
 ): void {
   res.status(result.status);
   for (const [name, value] of Object.entries(result.headers)) res.setHeader(name, value);
-  if (result.body === undefined || result.status === 204 || result.status === 304) {
+  const { body, payload: serialised } = result;
+  if (
+    (body === undefined && serialised === undefined) ||
+    result.status === 204 ||
+    result.status === 304
+  ) {
     res.end();
     return;
   }
-  const payload = Buffer.from(JSON.stringify(result.body), 'utf8');
+  const payload = serialised ?? Buffer.from(JSON.stringify(body), 'utf8');
   res.setHeader('Content-Type', mediaType);
   res.setHeader('Content-Length', String(payload.length));
   res.end(res.req.method === 'HEAD' ? undefined : payload);

@@ -119,12 +119,20 @@ export function storageContractSuite(
         );
       });
 
-      it('returns copies: changing a read value does not change the store', async () => {
-        await storage.saveCart(cart('c1', 1, ['A']), { expectedVersion: 0 });
+      it('shares nothing mutable: a read value is a copy or frozen, never a way to change the store', async () => {
+        const saved = cart('c1', 1, ['A']);
+        await storage.saveCart(saved, { expectedVersion: 0 });
+        // Changing the saved object afterwards does not change the store either.
+        (saved.lines[0] as { quantity: number }).quantity = 42;
         const read = (await storage.getCart('c1')) as unknown as {
           lines: Array<{ quantity: number }>;
         };
-        (read.lines[0] as { quantity: number }).quantity = 99;
+        try {
+          (read.lines[0] as { quantity: number }).quantity = 99;
+        } catch (error) {
+          // A frozen read value (a store that hands one object to several reads).
+          assert.ok(error instanceof TypeError, `expected a TypeError, got ${String(error)}`);
+        }
         assert.equal((await storage.getCart('c1'))?.lines[0]?.quantity, 1);
       });
 
