@@ -15,7 +15,8 @@ import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Logger as PinoLogger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { CartIdentity } from './config.js';
+import type { CartIdentity, CookieIdentityConfig, JwtIdentityConfig } from './config.js';
+import { identityResolver } from './identity.js';
 import { requestId } from './request-id.js';
 import { securityHeaders } from './security-headers.js';
 
@@ -29,6 +30,10 @@ export interface AppDependencies {
   readonly shutdownSignal?: AbortSignal;
   readonly logger: PinoLogger;
   readonly cartIdentity: CartIdentity;
+  /** With `cartIdentity: 'cookie'`: the signed guest cookie's settings. */
+  readonly cookieIdentity?: CookieIdentityConfig | undefined;
+  /** With `cartIdentity: 'jwt'`: how bearer tokens are verified. */
+  readonly jwtIdentity?: JwtIdentityConfig | undefined;
   readonly rateLimitPerMinute: number;
   /** How long a request holds its `Idempotency-Key` before a retry may take it over. */
   readonly idempotencyLeaseMs?: number;
@@ -116,6 +121,13 @@ export function createApp(deps: AppDependencies): Express {
 
   if (deps.rateLimitPerMinute > 0) app.use(writeRateLimit(deps.rateLimitPerMinute));
 
+  const resolveCartId = deps.cartIdentity === 'header' ? cartFromHeader : identityResolver(deps);
+  if (resolveCartId === undefined && deps.cartIdentity !== 'shared') {
+    throw new Error(
+      `cartIdentity '${deps.cartIdentity}' needs its settings (cookieIdentity / jwtIdentity).`,
+    );
+  }
+
   app.use(
     createCartRouter({
       service: deps.service,
@@ -126,7 +138,7 @@ export function createApp(deps: AppDependencies): Express {
       ...(deps.idempotencyLeaseMs === undefined
         ? {}
         : { idempotencyLeaseMs: deps.idempotencyLeaseMs }),
-      ...(deps.cartIdentity === 'header' ? { resolveCartId: cartFromHeader } : {}),
+      ...(resolveCartId === undefined ? {} : { resolveCartId }),
       openApi: { title: 'cartkit example server' },
     }),
   );

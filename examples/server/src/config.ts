@@ -1,7 +1,29 @@
 import { z } from 'zod';
 
 /** How the server tells carts apart. */
-export type CartIdentity = 'shared' | 'header';
+export type CartIdentity = 'shared' | 'header' | 'cookie' | 'jwt';
+
+/** Settings of `CART_IDENTITY=cookie`: signed guest-cart cookies. */
+export interface CookieIdentityConfig {
+  /** `COOKIE_SECRET`: the HMAC-SHA256 key the cookie is signed with (at least 32 bytes). */
+  readonly secret: string;
+  /** `COOKIE_SECURE`: send the cookie with `Secure` (default: on unless `HOST` is a loopback address). */
+  readonly secure: boolean;
+  /** `COOKIE_MAX_AGE_DAYS`: the cookie's `Max-Age`, in days (default 30). */
+  readonly maxAgeDays: number;
+}
+
+/** Settings of `CART_IDENTITY=jwt`: `Authorization: Bearer` JWTs; the cart id is the `sub` claim. */
+export interface JwtIdentityConfig {
+  /** `JWT_SECRET`: the HS256 key (at least 32 bytes); exactly one of this and `jwksUrl`. */
+  readonly secret: string | undefined;
+  /** `JWT_JWKS_URL`: where the public keys are published (RS256, ES256, EdDSA...). */
+  readonly jwksUrl: string | undefined;
+  /** `JWT_ISSUER`: the required `iss` claim (default: not checked). */
+  readonly issuer: string | undefined;
+  /** `JWT_AUDIENCE`: the required `aud` claim (default: not checked). */
+  readonly audience: string | undefined;
+}
 
 /** The example server's configuration, read from the environment. */
 export interface ServerConfig {
@@ -36,8 +58,15 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `RATE_LIMIT_PER_MINUTE`: writes per client per minute (default 600; 0 turns it off). */
   readonly rateLimitPerMinute: number;
-  /** `CART_IDENTITY`: `shared` (one cart, as the seed; default) or `header` (`X-Cart-Id`). */
+  /**
+   * `CART_IDENTITY`: `shared` (one cart, as the seed; default), `cookie` (signed guest
+   * cookies), `jwt` (bearer tokens) or `header` (`X-Cart-Id`, a development stand-in).
+   */
   readonly cartIdentity: CartIdentity;
+  /** With `CART_IDENTITY=cookie`: how the cookie is signed and sent. */
+  readonly cookieIdentity: CookieIdentityConfig | undefined;
+  /** With `CART_IDENTITY=jwt`: how tokens are verified. */
+  readonly jwtIdentity: JwtIdentityConfig | undefined;
   /**
    * `SHUTDOWN_DRAIN_MS`: after `SIGTERM`, how long the server keeps serving — readiness
    * answering 503, every response closing its connection — so a load balancer sees it
@@ -77,6 +106,15 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
     .optional()
     .transform((value) => value ?? fallback);
 
+/** A signing key: at least 32 bytes (256 bits, the HMAC-SHA256 output size). */
+const secret = (name: string) =>
+  z
+    .string()
+    .refine((value) => Buffer.byteLength(value, 'utf8') >= 32, {
+      error: `${name} must be at least 32 bytes long`,
+    })
+    .optional();
+
 const schema = z.object({
   PORT: integer('PORT', 0, 65_535, 3000),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
@@ -100,7 +138,19 @@ const schema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000, 600),
-  CART_IDENTITY: z.enum(['shared', 'header']).default('shared'),
+  CART_IDENTITY: z.enum(['shared', 'header', 'cookie', 'jwt']).default('shared'),
+  COOKIE_SECRET: secret('COOKIE_SECRET'),
+  COOKIE_SECURE: z
+    .enum(['true', 'false'], { error: 'COOKIE_SECURE must be true or false' })
+    .transform((value) => value === 'true')
+    .optional(),
+  COOKIE_MAX_AGE_DAYS: integer('COOKIE_MAX_AGE_DAYS', 1, 400, 30),
+  JWT_SECRET: secret('JWT_SECRET'),
+  JWT_JWKS_URL: z
+    .url({ protocol: /^https?$/, error: 'JWT_JWKS_URL must be an http(s) URL' })
+    .optional(),
+  JWT_ISSUER: z.string().trim().min(1).optional(),
+  JWT_AUDIENCE: z.string().trim().min(1).optional(),
   SHUTDOWN_DRAIN_MS: integer('SHUTDOWN_DRAIN_MS', 0, 600_000, 5_000),
   SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000, 10_000),
   REQUEST_TIMEOUT_MS: integer('REQUEST_TIMEOUT_MS', 0, 3_600_000, 30_000),
@@ -125,6 +175,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       path: ['HEADERS_TIMEOUT_MS'],
       error: 'HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS',
     })
+    .refine((c) => c.CART_IDENTITY !== 'cookie' || c.COOKIE_SECRET !== undefined, {
+      path: ['COOKIE_SECRET'],
+      error: 'COOKIE_SECRET is required with CART_IDENTITY=cookie (at least 32 bytes)',
+    })
+    .refine(
+      (c) =>
+        c.CART_IDENTITY !== 'jwt' ||
+        (c.JWT_SECRET === undefined) !== (c.JWT_JWKS_URL === undefined),
+      {
+        path: ['JWT_SECRET'],
+        error:
+          'CART_IDENTITY=jwt needs exactly one of JWT_SECRET (HS256, at least 32 bytes) and JWT_JWKS_URL',
+      },
+    )
     .safeParse(present);
   if (!result.success) {
     const problems = result.error.issues.map(
@@ -149,6 +213,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: c.LOG_LEVEL,
     rateLimitPerMinute: c.RATE_LIMIT_PER_MINUTE,
     cartIdentity: c.CART_IDENTITY,
+    cookieIdentity:
+      c.CART_IDENTITY === 'cookie' && c.COOKIE_SECRET !== undefined
+        ? {
+            secret: c.COOKIE_SECRET,
+            secure: c.COOKIE_SECURE ?? !isLoopback(c.HOST),
+            maxAgeDays: c.COOKIE_MAX_AGE_DAYS,
+          }
+        : undefined,
+    jwtIdentity:
+      c.CART_IDENTITY === 'jwt'
+        ? {
+            secret: c.JWT_SECRET,
+            jwksUrl: c.JWT_JWKS_URL,
+            issuer: c.JWT_ISSUER,
+            audience: c.JWT_AUDIENCE,
+          }
+        : undefined,
     shutdownDrainMs: c.SHUTDOWN_DRAIN_MS,
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
     requestTimeoutMs: c.REQUEST_TIMEOUT_MS,
@@ -157,6 +238,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     demoLatencyMs: c.DEMO_RESERVATION_LATENCY_MS,
     idempotencyLeaseMs: c.IDEMPOTENCY_LEASE_MS,
   };
+}
+
+/** `localhost`, `127.x.x.x` and `::1`: addresses only this machine reaches (plain HTTP is fine there). */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** `postgres://` and `postgresql://` select PostgreSQL. */

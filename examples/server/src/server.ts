@@ -85,6 +85,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     shutdownSignal: closing.signal,
     logger,
     cartIdentity: config.cartIdentity,
+    cookieIdentity: config.cookieIdentity,
+    jwtIdentity: config.jwtIdentity,
     rateLimitPerMinute: config.rateLimitPerMinute,
     idempotencyLeaseMs: config.idempotencyLeaseMs,
     isReady: () => ready,

@@ -277,7 +277,7 @@ describe('configuration', () => {
 
   it('refuses invalid settings, listing each', () => {
     expect(() =>
-      readConfig({ PORT: 'abc', RESERVATION_URL: 'ftp://x', CART_IDENTITY: 'cookie' }),
+      readConfig({ PORT: 'abc', RESERVATION_URL: 'ftp://x', CART_IDENTITY: 'oauth' }),
     ).toThrow(/PORT[\s\S]*RESERVATION_URL[\s\S]*CART_IDENTITY/);
     expect(() => readConfig({ RATE_LIMIT_PER_MINUTE: '-1' })).toThrow(/RATE_LIMIT_PER_MINUTE/);
   });

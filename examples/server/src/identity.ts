@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { parseCartId } from '@cartkit/core';
+import { type ResolveCartId, UnauthorizedError } from '@cartkit/express';
+import { parseCookie, stringifySetCookie } from 'cookie';
+import { sign, unsign } from 'cookie-signature';
+import { createRemoteJWKSet, errors, type JWTVerifyOptions, jwtVerify } from 'jose';
+import type { CookieIdentityConfig, JwtIdentityConfig } from './config.js';
+
+/** The name of the signed guest-cart cookie (`CART_IDENTITY=cookie`). */
+export const CART_COOKIE = 'cartkit_cart';
+
+/** A guest cart id, as minted: a random UUID. Anything else in a validly signed cookie is refused too. */
+const GUEST_CART_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Signed guest carts: the cart id is a random UUID in a cookie signed with
+ * HMAC-SHA256 (`cookie-signature`, which compares in constant time). A request
+ * without a cookie, or with one whose signature does not verify (tampered, or
+ * signed with another secret), gets a fresh guest cart and its cookie — never
+ * another cart. Minting a cart id writes nothing: the cart is stored on its first
+ * change, so a browser's first `GET` creates its identity and no storage state.
+ */
+export function cookieCartResolver(config: CookieIdentityConfig): ResolveCartId {
+  const { secret } = config;
+  const attributes = {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: config.secure,
+    maxAge: config.maxAgeDays * 86_400,
+  } as const;
+  return (req) => {
+    const header = req.headers.cookie;
+    if (header !== undefined) {
+      const signed = parseCookie(header)[CART_COOKIE];
+      const cartId = signed === undefined ? false : unsign(signed, secret);
+      if (cartId !== false && GUEST_CART_ID.test(cartId)) return cartId;
+    }
+    const cartId = randomUUID();
+    req.res?.append(
+      'Set-Cookie',
+      stringifySetCookie({ name: CART_COOKIE, value: sign(cartId, secret), ...attributes }),
+    );
+    return cartId;
+  };
+}
+
+/** The realm of the example server's `WWW-Authenticate: Bearer` challenges. */
+const REALM = 'realm="cartkit-example"';
+
+/**
+ * Bearer JWTs (RFC 6750), verified with `jose`: HS256 with `JWT_SECRET`, or the keys
+ * published at `JWT_JWKS_URL`; `iss` / `aud` checked when configured, `exp` / `nbf`
+ * always. The cart id is the token's `sub` claim. A missing, malformed, badly signed,
+ * expired or sub-less token answers 401 `UNAUTHENTICATED` with a `WWW-Authenticate:
+ * Bearer` challenge (`error="invalid_token"` when a token was sent).
+ */
+export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
+  const options: JWTVerifyOptions = {
+    ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
+    ...(config.audience === undefined ? {} : { audience: config.audience }),
+  };
+  let verify: (token: string) => ReturnType<typeof jwtVerify>;
+  if (config.secret !== undefined) {
+    const key = new TextEncoder().encode(config.secret);
+    verify = (token) => jwtVerify(token, key, { ...options, algorithms: ['HS256'] });
+  } else if (config.jwksUrl !== undefined) {
+    const keys = createRemoteJWKSet(new URL(config.jwksUrl));
+    verify = (token) => jwtVerify(token, keys, options);
+  } else {
+    throw new Error('CART_IDENTITY=jwt needs JWT_SECRET or JWT_JWKS_URL.');
+  }
+  return async (req) => {
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      throw new UnauthorizedError('Send an Authorization: Bearer <token> header.', {
+        challenge: `Bearer ${REALM}`,
+      });
+    }
+    const token = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i.exec(header)?.[1];
+    if (token === undefined) {
+      throw invalid('invalid_request', 'The Authorization header must be "Bearer <token>".');
+    }
+    let sub: unknown;
+    try {
+      ({
+        payload: { sub },
+      } = await verify(token));
+    } catch (error) {
+      throw invalid('invalid_token', describeJoseError(error), error);
+    }
+    try {
+      return parseCartId(sub === '' ? undefined : sub);
+    } catch {
+      throw invalid('invalid_token', 'The token has no usable sub claim (the cart id).');
+    }
+  };
+}
+
+/**
+ * What went wrong with a token, for the 401 answer. A failure to fetch the JWKS (a
+ * server-side problem) is not the client's: it is rethrown, and answers 500.
+ */
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'The token has expired.';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `The token's ${error.claim} claim is not accepted.`;
+  }
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) throw error;
+  if (error instanceof errors.JOSEError) return 'The token is not valid.';
+  throw error;
+}
+
+function invalid(
+  code: 'invalid_request' | 'invalid_token',
+  message: string,
+  cause?: unknown,
+): UnauthorizedError {
+  return new UnauthorizedError(message, {
+    challenge: `Bearer ${REALM}, error="${code}", error_description="${message.replaceAll('"', "'")}"`,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** The `resolveCartId` hook of a cookie or JWT identity; `undefined` for the other modes. */
+export function identityResolver(identity: {
+  readonly cookieIdentity?: CookieIdentityConfig | undefined;
+  readonly jwtIdentity?: JwtIdentityConfig | undefined;
+}): ResolveCartId | undefined {
+  if (identity.cookieIdentity !== undefined) return cookieCartResolver(identity.cookieIdentity);
+  if (identity.jwtIdentity !== undefined) return jwtCartResolver(identity.jwtIdentity);
+  return undefined;
+}

@@ -1,0 +1,331 @@
+import { createHmac } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createCart } from '@cartkit/core';
+import { SignJWT } from 'jose';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type AppDependencies, createApp } from '../src/app.js';
+import { readConfig } from '../src/config.js';
+import { CART_COOKIE } from '../src/identity.js';
+import { startServerProcess } from './support/server-process.js';
+
+const COOKIE_SECRET = 'cookie-secret-of-at-least-32-bytes!!';
+const JWT_SECRET = 'jwt-secret-of-at-least-thirty-two-bytes';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0)) await close();
+});
+
+type Identity = Pick<AppDependencies, 'cartIdentity' | 'cookieIdentity' | 'jwtIdentity'>;
+
+/** The example app on a loopback port, with memory storage; answers its URL and the cart service. */
+async function serve(identity: Identity) {
+  const cart = await createCart({ reserveOnAdd: false });
+  const app = createApp({
+    service: cart.service,
+    storage: cart.storage,
+    changeFeed: cart.changeFeed,
+    logger: pino({ level: 'silent' }),
+    rateLimitPerMinute: 0,
+    isReady: () => true,
+    ...identity,
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  closers.push(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await cart.close();
+  });
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cart };
+}
+
+const cookieMode = (secret = COOKIE_SECRET): Identity => ({
+  cartIdentity: 'cookie',
+  cookieIdentity: { secret, secure: false, maxAgeDays: 30 },
+});
+
+/** `name=value` of the response's cart cookie, or undefined when it set none. */
+function cartCookie(res: Response): string | undefined {
+  const line = res.headers.getSetCookie().find((c) => c.startsWith(`${CART_COOKIE}=`));
+  return line?.split(';')[0];
+}
+
+describe('CART_IDENTITY=cookie', () => {
+  it('gives a first GET a signed guest cookie (HttpOnly, SameSite=Lax, Path=/, Max-Age) and stores nothing', async () => {
+    const { url, cart } = await serve(cookieMode());
+    const res = await fetch(`${url}/items`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ items: [], version: 0 });
+    const [line, ...others] = res.headers.getSetCookie();
+    expect(others).toEqual([]);
+    expect(line).toMatch(
+      new RegExp(
+        `^${CART_COOKIE}=[0-9a-f-]{36}\\.[^;]+; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax$`,
+      ),
+    );
+    const value = decodeURIComponent(line?.split(';')[0]?.slice(CART_COOKIE.length + 1) ?? '');
+    const cartId = /^([0-9a-f-]{36})\.[A-Za-z0-9+/]{43}$/.exec(value)?.[1] ?? '';
+    expect(cartId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    // The GET made an identity, not a cart: nothing is stored until the first change.
+    expect(await cart.storage.getCart(cartId)).toBeUndefined();
+    // Health checks never set one.
+    expect((await fetch(`${url}/health/live`)).headers.getSetCookie()).toEqual([]);
+  });
+
+  it('keeps two cookies on two carts, and a known cookie is not re-issued', async () => {
+    const { url } = await serve(cookieMode());
+    const alice = cartCookie(await fetch(`${url}/items`));
+    const bob = cartCookie(await fetch(`${url}/items`));
+    expect(alice).toBeDefined();
+    expect(bob).toBeDefined();
+    expect(alice).not.toBe(bob);
+    const add = (cookie: string, name: string) =>
+      fetch(`${url}/items`, {
+        method: 'POST',
+        headers: { cookie: cookie, 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+    const added = await add(alice ?? '', 'Apple');
+    expect(added.status).toBe(201);
+    expect(cartCookie(added)).toBeUndefined();
+    expect((await add(bob ?? '', 'Pear')).status).toBe(201);
+    const items = async (cookie: string) =>
+      (
+        (await (await fetch(`${url}/items`, { headers: { cookie } })).json()) as {
+          items: Array<{ name: string }>;
+        }
+      ).items.map((i) => i.name);
+    expect(await items(alice ?? '')).toEqual(['Apple']);
+    expect(await items(bob ?? '')).toEqual(['Pear']);
+    expect(
+      (await fetch(`${url}/items/Apple`, { method: 'DELETE', headers: { cookie: bob ?? '' } }))
+        .status,
+    ).toBe(404);
+    expect(await items(alice ?? '')).toEqual(['Apple']);
+  });
+
+  it('ignores a tampered or foreign cookie: a fresh guest cart, never the signed one', async () => {
+    const { url } = await serve(cookieMode());
+    const alice = cartCookie(await fetch(`${url}/items`)) ?? '';
+    const added = await fetch(`${url}/items`, {
+      method: 'POST',
+      headers: { cookie: alice, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Apple' }),
+    });
+    expect(added.status).toBe(201);
+    const value = decodeURIComponent(alice.slice(CART_COOKIE.length + 1));
+    const dot = value.lastIndexOf('.');
+    const aliceId = value.slice(0, dot);
+    const signature = value.slice(dot + 1);
+    // Alice's id with a signature made with another secret (another deployment's cookie).
+    const foreign = `${aliceId}.${createHmac('sha256', 'another-secret-of-at-least-32-bytes!!').update(aliceId).digest('base64').replace(/=+$/, '')}`;
+    const flipped = `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
+    const forgeries = [
+      foreign,
+      `${aliceId}.${flipped}`, // a changed signature
+      `${aliceId.slice(0, -1)}${aliceId.endsWith('0') ? '1' : '0'}.${signature}`, // a changed id
+      aliceId, // no signature
+      `${aliceId}.`,
+    ];
+    const seen = new Set<string>();
+    for (const forged of forgeries) {
+      const res = await fetch(`${url}/items`, {
+        headers: { cookie: `${CART_COOKIE}=${encodeURIComponent(forged)}` },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ items: [], version: 0 });
+      const fresh = cartCookie(res);
+      expect(fresh).toBeDefined();
+      expect(fresh).not.toBe(alice);
+      seen.add(fresh ?? '');
+    }
+    expect(seen.size).toBe(forgeries.length);
+    // A write with a forged cookie lands in a fresh cart too; Alice's is untouched.
+    const forgedWrite = await fetch(`${url}/items`, {
+      method: 'DELETE',
+      headers: { cookie: `${CART_COOKIE}=${encodeURIComponent(`${aliceId}.${flipped}`)}` },
+    });
+    expect(forgedWrite.status).toBe(204);
+    const mine = await fetch(`${url}/items`, { headers: { cookie: alice } });
+    expect(((await mine.json()) as { items: unknown[] }).items).toHaveLength(1);
+  });
+
+  it('sends Secure when configured', async () => {
+    const { url } = await serve({
+      cartIdentity: 'cookie',
+      cookieIdentity: { secret: COOKIE_SECRET, secure: true, maxAgeDays: 1 },
+    });
+    const [line] = (await fetch(`${url}/items`)).headers.getSetCookie();
+    expect(line).toMatch(/; Max-Age=86400; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
+  });
+});
+
+const jwtMode = (extra: { issuer?: string; audience?: string } = {}): Identity => ({
+  cartIdentity: 'jwt',
+  jwtIdentity: {
+    secret: JWT_SECRET,
+    jwksUrl: undefined,
+    issuer: extra.issuer,
+    audience: extra.audience,
+  },
+});
+
+/** An HS256 token for `sub` (none when `sub` is undefined), valid for an hour unless `exp` says otherwise. */
+function token(
+  sub: string | undefined,
+  options: { secret?: string; exp?: number; iss?: string; aud?: string } = {},
+): Promise<string> {
+  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+  if (sub !== undefined) jwt.setSubject(sub);
+  if (options.iss !== undefined) jwt.setIssuer(options.iss);
+  if (options.aud !== undefined) jwt.setAudience(options.aud);
+  jwt.setExpirationTime(options.exp ?? '1h');
+  return jwt.sign(new TextEncoder().encode(options.secret ?? JWT_SECRET));
+}
+
+describe('CART_IDENTITY=jwt', () => {
+  it("keeps sub A's cart away from sub B", async () => {
+    const { url } = await serve(jwtMode());
+    const alice = { authorization: `Bearer ${await token('alice')}` };
+    const bob = { authorization: `Bearer ${await token('bob')}` };
+    const added = await fetch(`${url}/items`, {
+      method: 'POST',
+      headers: { ...alice, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Apple' }),
+    });
+    expect(added.status).toBe(201);
+    expect(await (await fetch(`${url}/items`, { headers: bob })).json()).toEqual({
+      items: [],
+      version: 0,
+    });
+    expect((await fetch(`${url}/items/Apple`, { headers: bob })).status).toBe(404);
+    expect((await fetch(`${url}/items`, { method: 'DELETE', headers: bob })).status).toBe(204);
+    const mine = (await (await fetch(`${url}/items`, { headers: alice })).json()) as {
+      items: unknown[];
+    };
+    expect(mine.items).toHaveLength(1);
+    expect(added.headers.getSetCookie()).toEqual([]);
+  });
+
+  it('answers 401 UNAUTHENTICATED problem+json with a Bearer challenge, never 500', async () => {
+    const { url, cart } = await serve(jwtMode({ issuer: 'https://id.example', audience: 'shop' }));
+    const good = { iss: 'https://id.example', aud: 'shop' };
+    const past = Math.floor(Date.UTC(2020, 0, 1) / 1000);
+    const cases: Array<[Record<string, string>, RegExp, string]> = [
+      [{}, /^Bearer realm="cartkit-example"$/, 'Send an Authorization: Bearer <token> header.'],
+      [
+        { authorization: 'Basic YWxpY2U6c2VjcmV0' },
+        /error="invalid_request"/,
+        'The Authorization header must be "Bearer <token>".',
+      ],
+      [{ authorization: 'Bearer not-a-jwt' }, /error="invalid_token"/, 'The token is not valid.'],
+      [
+        { authorization: `Bearer ${await token('alice', { ...good, secret: 'x'.repeat(32) })}` },
+        /error="invalid_token"/,
+        'The token is not valid.',
+      ],
+      [
+        { authorization: `Bearer ${await token('alice', { ...good, exp: past })}` },
+        /error="invalid_token", error_description="The token has expired."/,
+        'The token has expired.',
+      ],
+      [
+        { authorization: `Bearer ${await token('alice', { ...good, iss: 'https://evil' })}` },
+        /error="invalid_token"/,
+        "The token's iss claim is not accepted.",
+      ],
+      [
+        { authorization: `Bearer ${await token('alice', { ...good, aud: 'other' })}` },
+        /error="invalid_token"/,
+        "The token's aud claim is not accepted.",
+      ],
+      [
+        { authorization: `Bearer ${await token(undefined, good)}` },
+        /error="invalid_token"/,
+        'The token has no usable sub claim (the cart id).',
+      ],
+    ];
+    for (const [headers, challenge, detail] of cases) {
+      for (const method of ['GET', 'POST']) {
+        const res = await fetch(`${url}/items`, {
+          method,
+          headers: { ...headers, 'content-type': 'application/json' },
+          ...(method === 'POST' ? { body: JSON.stringify({ name: 'Apple' }) } : {}),
+        });
+        expect({ method, detail, status: res.status }).toEqual({ method, detail, status: 401 });
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(res.headers.get('www-authenticate')).toMatch(challenge);
+        expect(await res.json()).toMatchObject({ status: 401, code: 'UNAUTHENTICATED', detail });
+      }
+    }
+    const ok = await fetch(`${url}/items`, {
+      headers: { authorization: `Bearer ${await token('alice', good)}` },
+    });
+    expect(ok.status).toBe(200);
+    expect(await cart.storage.getCart('alice')).toBeUndefined();
+  });
+});
+
+describe('identity configuration', () => {
+  it('requires COOKIE_SECRET (at least 32 bytes) with CART_IDENTITY=cookie', () => {
+    expect(() => readConfig({ CART_IDENTITY: 'cookie' })).toThrow(
+      /COOKIE_SECRET: COOKIE_SECRET is required with CART_IDENTITY=cookie/,
+    );
+    expect(() => readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET: 'short' })).toThrow(
+      /COOKIE_SECRET must be at least 32 bytes long/,
+    );
+    expect(() =>
+      readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET, COOKIE_SECURE: 'yes' }),
+    ).toThrow(/COOKIE_SECURE must be true or false/);
+  });
+
+  it('sends Secure cookies by default unless HOST is a loopback address', () => {
+    const secure = (env: Record<string, string>) =>
+      readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET, ...env }).cookieIdentity?.secure;
+    expect(secure({})).toBe(false);
+    expect(secure({ HOST: '::1' })).toBe(false);
+    expect(secure({ HOST: 'localhost' })).toBe(false);
+    expect(secure({ HOST: '0.0.0.0' })).toBe(true);
+    expect(secure({ HOST: '0.0.0.0', COOKIE_SECURE: 'false' })).toBe(false);
+    expect(secure({ COOKIE_SECURE: 'true' })).toBe(true);
+    expect(readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET }).cookieIdentity).toEqual({
+      secret: COOKIE_SECRET,
+      secure: false,
+      maxAgeDays: 30,
+    });
+  });
+
+  it('requires exactly one of JWT_SECRET and JWT_JWKS_URL with CART_IDENTITY=jwt', () => {
+    expect(() => readConfig({ CART_IDENTITY: 'jwt' })).toThrow(/exactly one of JWT_SECRET/);
+    expect(() =>
+      readConfig({
+        CART_IDENTITY: 'jwt',
+        JWT_SECRET,
+        JWT_JWKS_URL: 'https://id.example/.well-known/jwks.json',
+      }),
+    ).toThrow(/exactly one of JWT_SECRET/);
+    expect(() => readConfig({ CART_IDENTITY: 'jwt', JWT_SECRET: 'short' })).toThrow(
+      /JWT_SECRET must be at least 32 bytes long/,
+    );
+    expect(
+      readConfig({ CART_IDENTITY: 'jwt', JWT_SECRET, JWT_ISSUER: 'https://id', JWT_AUDIENCE: 'a' })
+        .jwtIdentity,
+    ).toEqual({ secret: JWT_SECRET, jwksUrl: undefined, issuer: 'https://id', audience: 'a' });
+  });
+
+  it('exits 1 at start-up naming COOKIE_SECRET when it is missing', async () => {
+    const error = await startServerProcess({
+      CART_IDENTITY: 'cookie',
+      DATABASE_URL: 'memory:',
+    }).then(
+      async (server) => {
+        await server.stop('SIGKILL');
+        throw new Error('the server started');
+      },
+      (e: unknown) => e as Error,
+    );
+    expect(error.message).toMatch(/exited with 1 before listening/);
+    expect(error.message).toMatch(/COOKIE_SECRET: COOKIE_SECRET is required/);
+  });
+});
