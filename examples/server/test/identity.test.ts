@@ -1,12 +1,15 @@
 import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCart } from '@cartkit/core';
-import { SignJWT } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AppDependencies, createApp } from '../src/app.js';
 import { readConfig } from '../src/config.js';
 import { CART_COOKIE } from '../src/identity.js';
+import { startServer } from '../src/server.js';
+import { describeBrowser, launchBrowser } from './support/browser.js';
 import { startServerProcess } from './support/server-process.js';
 
 const COOKIE_SECRET = 'cookie-secret-of-at-least-32-bytes!!';
@@ -267,6 +270,43 @@ describe('CART_IDENTITY=jwt', () => {
   });
 });
 
+describe('CART_IDENTITY=jwt with JWT_JWKS_URL', () => {
+  it('verifies tokens with the published keys, and refuses HS256 and alg none tokens', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({
+      keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }],
+    });
+    const keyServer = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(jwks);
+    });
+    keyServer.listen(0, '127.0.0.1');
+    await new Promise((resolve) => keyServer.once('listening', resolve));
+    closers.push(() => new Promise((resolve) => keyServer.close(() => resolve())));
+    const jwksUrl = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}/jwks.json`;
+    const { url } = await serve({
+      cartIdentity: 'jwt',
+      jwtIdentity: { secret: undefined, jwksUrl, issuer: undefined, audience: undefined },
+    });
+    const es256 = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setSubject('carol')
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    const ok = await fetch(`${url}/items`, { headers: { authorization: `Bearer ${es256}` } });
+    expect(ok.status).toBe(200);
+
+    const encode = (part: object) => Buffer.from(JSON.stringify(part)).toString('base64url');
+    const unsigned = `${encode({ alg: 'none' })}.${encode({ sub: 'carol' })}.`;
+    for (const forged of [await token('carol'), unsigned]) {
+      const res = await fetch(`${url}/items`, { headers: { authorization: `Bearer ${forged}` } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+      expect(await res.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+    }
+  });
+});
+
 describe('identity configuration', () => {
   it('requires COOKIE_SECRET (at least 32 bytes) with CART_IDENTITY=cookie', () => {
     expect(() => readConfig({ CART_IDENTITY: 'cookie' })).toThrow(
@@ -327,5 +367,91 @@ describe('identity configuration', () => {
     );
     expect(error.message).toMatch(/exited with 1 before listening/);
     expect(error.message).toMatch(/COOKIE_SECRET: COOKIE_SECRET is required/);
+  });
+});
+
+describeBrowser('CART_IDENTITY=cookie in browsers', () => {
+  it("gives each browser its own cart, and EventSource('/events') follows that cart only", async () => {
+    const server = await startServer(
+      readConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: 'memory:',
+        LOG_LEVEL: 'silent',
+        RATE_LIMIT_PER_MINUTE: '0',
+        DEMO_RESERVATION_LATENCY_MS: '0',
+        SHUTDOWN_DRAIN_MS: '0',
+        SHUTDOWN_TIMEOUT_MS: '600000',
+        CART_IDENTITY: 'cookie',
+        COOKIE_SECRET,
+      }),
+    );
+    closers.push(() => server.shutdown({ drainMs: 0 }));
+    type Seen = Array<{ type: string; data: { kind?: string; itemName?: string } }>;
+    const pages = [];
+    for (let i = 0; i < 2; i++) {
+      // Two browsers: two cookie jars.
+      const browser = await launchBrowser();
+      closers.push(browser.close);
+      const page = await browser.context.newPage();
+      await page.goto(`${server.url}/health/live`);
+      // The event stream is this browser's first cart request: it gets the cookie.
+      await page.evaluate(() => {
+        const seen: Seen = [];
+        (globalThis as unknown as { seen: Seen }).seen = seen;
+        const source = new EventSource('/events');
+        for (const type of ['ready', 'change']) {
+          source.addEventListener(type, (event) => {
+            seen.push({ type, data: JSON.parse((event as unknown as { data: string }).data) });
+          });
+        }
+      });
+      await page.waitForFunction(() =>
+        (globalThis as unknown as { seen: Seen }).seen.some((e) => e.type === 'ready'),
+      );
+      pages.push(page);
+    }
+    const add = async (name: string) => {
+      const res = await fetch('/items', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+      return res.status;
+    };
+    const [first, second] = pages;
+    if (first === undefined || second === undefined) throw new Error('two pages expected');
+    // Alternating writes; each stream is then read up to its own last change. The feed
+    // delivers in publish order, so a change leaked from the other cart before that
+    // last one would be there.
+    expect(await first.evaluate(add, 'A1')).toBe(201);
+    expect(await second.evaluate(add, 'B1')).toBe(201);
+    expect(await first.evaluate(add, 'A2')).toBe(201);
+    expect(await second.evaluate(add, 'B2')).toBe(201);
+    for (const [page, mine] of [
+      [first, ['A1', 'A2']],
+      [second, ['B1', 'B2']],
+    ] as const) {
+      await page.waitForFunction(
+        (last) =>
+          (globalThis as unknown as { seen: Seen }).seen.some(
+            (e) => e.type === 'change' && e.data.itemName === last,
+          ),
+        mine[1],
+      );
+      const changes = await page.evaluate(() =>
+        (globalThis as unknown as { seen: Seen }).seen
+          .filter((e) => e.type === 'change')
+          .map((e) => e.data.itemName)
+          // Each add is followed by its reservation's change: one name per line.
+          .filter((name, i, names) => names.indexOf(name) === i),
+      );
+      expect(changes).toEqual(mine);
+      const items = await page.evaluate(async () => {
+        const body = (await (await fetch('/items')).json()) as { items: Array<{ name: string }> };
+        return body.items.map((item) => item.name);
+      });
+      expect(items).toEqual(mine);
+    }
   });
 });
