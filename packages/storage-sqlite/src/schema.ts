@@ -73,8 +73,8 @@ export function statements(table: string) {
      * statement, so atomic on its own.
      */
     claim: `UPDATE ${outbox} SET attempts = attempts + 1, lease_owner = ?2, lease_until = ?3, due_at = max(available_at, ?3) WHERE id IN (SELECT id FROM ${outbox} WHERE due_at <= ?1 ORDER BY due_at, created_at, id LIMIT ?4) RETURNING id, task, attempts, lease_until`,
-    /** Delete task ?1 if owner ?2 holds it. */
-    complete: `DELETE FROM ${outbox} WHERE id = ?1 AND lease_owner = ?2 RETURNING id`,
+    /** Delete the tasks of a JSON array of `[id, owner]` pairs where that owner holds them. */
+    completeMany: `DELETE FROM ${outbox} WHERE (id, lease_owner) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?1)) RETURNING id`,
     /** Give task ?1 held by ?2 back, due at ?3. */
     release: `UPDATE ${outbox} SET available_at = ?3, due_at = ?3, lease_owner = NULL, lease_until = 0 WHERE id = ?1 AND lease_owner = ?2 RETURNING id`,
     /** When the next task is due (NULL: empty). */

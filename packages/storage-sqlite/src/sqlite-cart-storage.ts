@@ -37,6 +37,14 @@ interface GroupSave {
   readonly tasks: readonly ReservationTask[];
 }
 
+/** A task completion waiting for the writer, with its caller. */
+interface CompletionMember {
+  readonly taskId: string;
+  readonly owner: string;
+  readonly resolve: (completed: boolean) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 /** A save waiting in a group, with its caller. */
 interface GroupMember {
   readonly save: GroupSave;
@@ -78,6 +86,8 @@ export class SqliteCartStorage implements CartStorage {
   /** Saves waiting for the writer, to be written together (group commit). */
   #group: GroupMember[] | undefined;
   readonly #decoded = new DecodedCarts();
+  /** Completions waiting for the writer, to be written together. */
+  #completions: CompletionMember[] | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -331,9 +341,38 @@ export class SqliteCartStorage implements CartStorage {
     );
   }
 
+  /**
+   * Completions waiting for the writer are written together: one `DELETE … RETURNING`
+   * of every `(id, owner)` pair (a task id once per group).
+   */
   async complete(taskId: string, owner: string): Promise<boolean> {
-    const rows = await this.#write('complete', (query) => query(this.#sql.complete, taskId, owner));
-    return rows.length > 0;
+    this.#assertOpen();
+    return new Promise<boolean>((resolve, reject) => {
+      const member = { taskId, owner, resolve, reject };
+      const open = this.#completions;
+      if (
+        open !== undefined &&
+        open.length < MAX_GROUP_SIZE &&
+        !open.some((other) => other.taskId === taskId)
+      ) {
+        open.push(member);
+        return;
+      }
+      const group = [member];
+      this.#completions = group;
+      this.#write('complete', (query) => {
+        if (this.#completions === group) this.#completions = undefined;
+        return query(this.#sql.completeMany, JSON.stringify(group.map((m) => [m.taskId, m.owner])));
+      }).then(
+        (rows) => {
+          const deleted = new Set(rows.map((row) => String(row.id)));
+          for (const m of group) m.resolve(deleted.has(m.taskId));
+        },
+        (error: unknown) => {
+          for (const m of group) m.reject(error);
+        },
+      );
+    });
   }
 
   async release(taskId: string, owner: string, availableAt: number): Promise<boolean> {

@@ -56,6 +56,8 @@ const statements = (() => {
   return counter;
 })();
 
+afterAll(() => statements.restore());
+
 describe('group commit of saves waiting for the SQLite writer', () => {
   const dir = createTempDir();
   let path: string;
@@ -65,10 +67,7 @@ describe('group commit of saves waiting for the SQLite writer', () => {
     storage = await createSqliteCartStorage({ path });
   });
   afterEach(() => storage.close());
-  afterAll(() => {
-    statements.restore();
-    dir.remove();
-  });
+  afterAll(() => dir.remove());
 
   it('writes 20 carts and their tasks saved at once in one transaction of four statements', async () => {
     const before = statements.count;
@@ -188,5 +187,47 @@ describe('group commit of saves waiting for the SQLite writer', () => {
     });
     expect(StorageError.is((results[1] as PromiseRejectedResult).reason)).toBe(true);
     expect((await storage.getCart('good'))?.version).toBe(2);
+  });
+});
+
+describe('grouped task completions', () => {
+  const dir = createTempDir();
+  let storage: SqliteCartStorage;
+  beforeEach(async () => {
+    storage = await createSqliteCartStorage({ path: dir.file() });
+  });
+  afterEach(() => storage.close());
+  afterAll(() => dir.remove());
+
+  it('completes tasks finished at once in one statement, each only by its holder', async () => {
+    await storage.enqueueTasks(Array.from({ length: 10 }, (_, i) => task(`t${i}`, 'c1')));
+    const mine = await storage.claim({ owner: 'me', limit: 6, leaseMs: 60_000 });
+    const theirs = await storage.claim({ owner: 'them', limit: 4, leaseMs: 60_000 });
+    expect(mine).toHaveLength(6);
+    expect(theirs).toHaveLength(4);
+    const before = statements.count;
+    const results = await Promise.all([
+      ...mine.map((c) => storage.complete(c.task.id, 'me')),
+      storage.complete(theirs[0]?.task.id ?? '', 'me'), // not mine: stays
+      storage.complete('unknown', 'me'),
+      storage.complete(theirs[1]?.task.id ?? '', 'them'),
+    ]);
+    expect(statements.count - before).toBe(1);
+    expect(results).toEqual([true, true, true, true, true, true, false, false, true]);
+    // A task id twice at once: the second waits for the next group and finds it gone.
+    const again = await Promise.all([
+      storage.complete(theirs[2]?.task.id ?? '', 'them'),
+      storage.complete(theirs[2]?.task.id ?? '', 'them'),
+    ]);
+    expect(again).toEqual([true, false]);
+    expect(await storage.nextDueAt()).toBeGreaterThan(0); // theirs[0] and theirs[3] remain
+    await expect(storage.complete(theirs[0]?.task.id ?? '', 'them')).resolves.toBe(true);
+    await expect(storage.complete(theirs[3]?.task.id ?? '', 'them')).resolves.toBe(true);
+    expect(await storage.nextDueAt()).toBeUndefined();
+  });
+
+  it('fails a completion after close with CLOSED, as a rejection', async () => {
+    await storage.close();
+    await expect(storage.complete('t1', 'me')).rejects.toMatchObject({ code: ErrorCode.CLOSED });
   });
 });
