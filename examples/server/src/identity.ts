@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { parseCartId } from '@cartkit/core';
-import { type ResolveCartId, UnauthorizedError } from '@cartkit/express';
+import { HttpProblem, type ResolveCartId, UnauthorizedError } from '@cartkit/express';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import { createRemoteJWKSet, errors, type JWTVerifyOptions, jwtVerify } from 'jose';
@@ -66,7 +66,11 @@ export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
     verify = (token) => jwtVerify(token, key, { ...options, algorithms: ['HS256'] });
   } else if (config.jwksUrl !== undefined) {
     const keys = createRemoteJWKSet(new URL(config.jwksUrl));
-    verify = (token) => jwtVerify(token, keys, options);
+    verify = (token) =>
+      jwtVerify(token, keys, options).catch((error: unknown) => {
+        // fetch's own failures (connection refused, DNS...) are not JOSE errors.
+        throw error instanceof errors.JOSEError ? error : keysUnavailable(error);
+      });
   } else {
     throw new Error('CART_IDENTITY=jwt needs JWT_SECRET or JWT_JWKS_URL.');
   }
@@ -98,17 +102,29 @@ export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
 }
 
 /**
- * What went wrong with a token, for the 401 answer. A failure to fetch the JWKS (a
- * server-side problem) is not the client's: it is rethrown, and answers 500.
+ * What went wrong with a token, for the 401 answer. A JWKS that cannot be fetched
+ * (unreachable, timed out, not a key set) is not the client's fault: 503
+ * `IDENTITY_PROVIDER_UNAVAILABLE`, with `Retry-After`. Anything else is rethrown (500).
  */
 function describeJoseError(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'The token has expired.';
   if (error instanceof errors.JWTClaimValidationFailed) {
     return `The token's ${error.claim} claim is not accepted.`;
   }
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) throw error;
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
+    throw keysUnavailable(error);
+  }
   if (error instanceof errors.JOSEError) return 'The token is not valid.';
   throw error;
+}
+
+function keysUnavailable(cause: unknown): HttpProblem {
+  return new HttpProblem(
+    503,
+    'IDENTITY_PROVIDER_UNAVAILABLE',
+    'The keys that verify tokens (JWT_JWKS_URL) could not be fetched; try again later.',
+    { headers: { 'Retry-After': '5' }, cause },
+  );
 }
 
 function invalid(

@@ -307,6 +307,42 @@ describe('CART_IDENTITY=jwt with JWT_JWKS_URL', () => {
   });
 });
 
+describe('CART_IDENTITY=jwt when JWT_JWKS_URL cannot be fetched', () => {
+  it('answers 503 IDENTITY_PROVIDER_UNAVAILABLE (not 401, not 500): unreachable or not a key set', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await new Promise((resolve) => closed.once('listening', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const notKeys = createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end('{"hello":"world"}');
+    });
+    notKeys.listen(0, '127.0.0.1');
+    await new Promise((resolve) => notKeys.once('listening', resolve));
+    closers.push(() => new Promise((resolve) => notKeys.close(() => resolve())));
+    const { privateKey } = await generateKeyPair('ES256');
+    const es256 = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+      .setSubject('carol')
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    for (const jwksUrl of [
+      `http://127.0.0.1:${closedPort}/jwks.json`,
+      `http://127.0.0.1:${(notKeys.address() as AddressInfo).port}/jwks.json`,
+    ]) {
+      const { url } = await serve({
+        cartIdentity: 'jwt',
+        jwtIdentity: { secret: undefined, jwksUrl, issuer: undefined, audience: undefined },
+      });
+      const res = await fetch(`${url}/items`, { headers: { authorization: `Bearer ${es256}` } });
+      expect({ jwksUrl, status: res.status }).toEqual({ jwksUrl, status: 503 });
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toMatchObject({ code: 'IDENTITY_PROVIDER_UNAVAILABLE' });
+    }
+  });
+});
+
 describe('identity configuration', () => {
   it('requires COOKIE_SECRET (at least 32 bytes) with CART_IDENTITY=cookie', () => {
     expect(() => readConfig({ CART_IDENTITY: 'cookie' })).toThrow(
