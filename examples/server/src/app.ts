@@ -47,6 +47,11 @@ export interface AppDependencies {
  * naming a third cart instead of either.
  */
 const cartFromHeader: ResolveCartId = (req) => {
+  // The usual case without `headersDistinct` (which copies every header of the
+  // request): Node joins repeated lines with ", ", so a value without a comma came
+  // from exactly one line.
+  const joined = req.headers['x-cart-id'];
+  if (typeof joined === 'string' && !joined.includes(',')) return joined;
   const values = req.headersDistinct['x-cart-id'];
   if (values === undefined) {
     throw new UnauthorizedError('Send an X-Cart-Id header naming your cart.', {

@@ -79,6 +79,8 @@ describe('example app', () => {
     const twice = await send(['alice', 'bob']);
     expect(twice.status).toBe(400);
     expect(twice.body.code).toBe('INVALID_CART_ID');
+    expect((await send(['alice', 'alice'])).body.code).toBe('INVALID_CART_ID');
+    expect((await send(['', 'bob'])).body.code).toBe('INVALID_CART_ID');
     const once = await send('alice');
     expect(once.status).toBe(200);
     expect(once.body.items).toEqual([]);
