@@ -9,7 +9,10 @@ import { z } from 'zod';
 
 const Timestamp = z.iso.datetime().meta({ description: 'ISO 8601 UTC timestamp.' });
 
-/** The cart version: 0 for a cart never written, then +1 per change. Also the `ETag`. */
+/**
+ * The cart version: 0 for a cart never written, then +1 per save (writes combined into one
+ * save share it). Also the `ETag`.
+ */
 export const CartVersionSchema = z
   .int()
   .min(0)
