@@ -7,6 +7,11 @@ export type CartIdentity = 'shared' | 'header' | 'cookie' | 'jwt';
 export interface CookieIdentityConfig {
   /** `COOKIE_SECRET`: the HMAC-SHA256 key the cookie is signed with (at least 32 bytes). */
   readonly secret: string;
+  /**
+   * `COOKIE_SECRET_PREVIOUS`: a secret being rotated out. Cookies it signed are still
+   * accepted, and re-issued signed with `secret`.
+   */
+  readonly previousSecret: string | undefined;
   /** `COOKIE_SECURE`: send the cookie with `Secure` (default: on unless `HOST` is a loopback address). */
   readonly secure: boolean;
   /** `COOKIE_MAX_AGE_DAYS`: the cookie's `Max-Age`, in days (default 30). */
@@ -140,6 +145,7 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: integer('RATE_LIMIT_PER_MINUTE', 0, 1_000_000, 600),
   CART_IDENTITY: z.enum(['shared', 'header', 'cookie', 'jwt']).default('shared'),
   COOKIE_SECRET: secret('COOKIE_SECRET'),
+  COOKIE_SECRET_PREVIOUS: secret('COOKIE_SECRET_PREVIOUS'),
   COOKIE_SECURE: z
     .enum(['true', 'false'], { error: 'COOKIE_SECURE must be true or false' })
     .transform((value) => value === 'true')
@@ -217,6 +223,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
       c.CART_IDENTITY === 'cookie' && c.COOKIE_SECRET !== undefined
         ? {
             secret: c.COOKIE_SECRET,
+            previousSecret: c.COOKIE_SECRET_PREVIOUS,
             secure: c.COOKIE_SECURE ?? !isLoopback(c.HOST),
             maxAgeDays: c.COOKIE_MAX_AGE_DAYS,
           }

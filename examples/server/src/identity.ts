@@ -3,6 +3,7 @@ import { parseCartId } from '@cartkit/core';
 import { HttpProblem, type ResolveCartId, UnauthorizedError } from '@cartkit/express';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
+import type { Request } from 'express';
 import { createRemoteJWKSet, errors, type JWTVerifyOptions, jwtVerify } from 'jose';
 import type { CookieIdentityConfig, JwtIdentityConfig } from './config.js';
 
@@ -17,7 +18,8 @@ const GUEST_CART_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
  * HMAC-SHA256 (`cookie-signature`, which compares in constant time). A request
  * without a cookie, or with one whose signature does not verify (tampered, or
  * signed with another secret), gets a fresh guest cart and its cookie — never
- * another cart. Minting a cart id writes nothing: the cart is stored on its first
+ * another cart. During a secret rotation, cookies signed with `previousSecret` are
+ * still accepted and re-issued under `secret`. Minting a cart id writes nothing: the cart is stored on its first
  * change, so a browser's first `GET` creates its identity and no storage state.
  */
 export function cookieCartResolver(config: CookieIdentityConfig): ResolveCartId {
@@ -29,20 +31,30 @@ export function cookieCartResolver(config: CookieIdentityConfig): ResolveCartId 
     secure: config.secure,
     maxAge: config.maxAgeDays * 86_400,
   } as const;
+  const { previousSecret } = config;
+  const verified = (signed: string, key: string) => {
+    const cartId = unsign(signed, key);
+    return cartId !== false && GUEST_CART_ID.test(cartId) ? cartId : undefined;
+  };
   return (req) => {
     const header = req.headers.cookie;
-    if (header !== undefined) {
-      const signed = parseCookie(header)[CART_COOKIE];
-      const cartId = signed === undefined ? false : unsign(signed, secret);
-      if (cartId !== false && GUEST_CART_ID.test(cartId)) return cartId;
+    const signed = header === undefined ? undefined : parseCookie(header)[CART_COOKIE];
+    if (signed !== undefined) {
+      const cartId = verified(signed, secret);
+      if (cartId !== undefined) return cartId;
+      // Signed with the secret being rotated out: the same cart, re-signed with the new one.
+      const kept = previousSecret === undefined ? undefined : verified(signed, previousSecret);
+      if (kept !== undefined) return issue(req, kept);
     }
-    const cartId = randomUUID();
+    return issue(req, randomUUID());
+  };
+  function issue(req: Request, cartId: string): string {
     req.res?.append(
       'Set-Cookie',
       stringifySetCookie({ name: CART_COOKIE, value: sign(cartId, secret), ...attributes }),
     );
     return cartId;
-  };
+  }
 }
 
 /** The realm of the example server's `WWW-Authenticate: Bearer` challenges. */

@@ -43,9 +43,9 @@ async function serve(identity: Identity) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, cart };
 }
 
-const cookieMode = (secret = COOKIE_SECRET): Identity => ({
+const cookieMode = (secret = COOKIE_SECRET, previousSecret?: string): Identity => ({
   cartIdentity: 'cookie',
-  cookieIdentity: { secret, secure: false, maxAgeDays: 30 },
+  cookieIdentity: { secret, previousSecret, secure: false, maxAgeDays: 30 },
 });
 
 /** `name=value` of the response's cart cookie, or undefined when it set none. */
@@ -154,10 +154,63 @@ describe('CART_IDENTITY=cookie', () => {
     expect(((await mine.json()) as { items: unknown[] }).items).toHaveLength(1);
   });
 
+  it('rotates COOKIE_SECRET: a cookie signed with COOKIE_SECRET_PREVIOUS keeps its cart and is re-signed', async () => {
+    const OLD = 'the-old-cookie-secret-being-rotated-out';
+    // Three apps on one cart service: before, during and after the rotation.
+    const cart = await createCart({ reserveOnAdd: false });
+    closers.push(() => cart.close());
+    const appOn = async (identity: Identity) => {
+      const app = createApp({
+        service: cart.service,
+        storage: cart.storage,
+        logger: pino({ level: 'silent' }),
+        rateLimitPerMinute: 0,
+        isReady: () => true,
+        ...identity,
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    const before = await appOn(cookieMode(OLD));
+    const during = await appOn(cookieMode(COOKIE_SECRET, OLD));
+    const after = await appOn(cookieMode(COOKIE_SECRET));
+    const oldCookie = cartCookie(await fetch(`${before}/items`)) ?? '';
+    const added = await fetch(`${before}/items`, {
+      method: 'POST',
+      headers: { cookie: oldCookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Apple' }),
+    });
+    expect(added.status).toBe(201);
+    const names = async (res: Response) =>
+      ((await res.json()) as { items: Array<{ name: string }> }).items.map((i) => i.name);
+
+    // The new secret alone does not know the old cookie: a fresh cart.
+    const lost = await fetch(`${after}/items`, { headers: { cookie: oldCookie } });
+    expect(await names(lost)).toEqual([]);
+    // With the old one as COOKIE_SECRET_PREVIOUS: the same cart, and a cookie under the new secret.
+    const kept = await fetch(`${during}/items`, { headers: { cookie: oldCookie } });
+    expect(await names(kept)).toEqual(['Apple']);
+    const resigned = cartCookie(kept) ?? '';
+    expect(resigned).not.toBe(oldCookie);
+    expect(resigned.slice(0, CART_COOKIE.length + 37)).toBe(
+      oldCookie.slice(0, CART_COOKIE.length + 37),
+    );
+    const later = await fetch(`${after}/items`, { headers: { cookie: resigned } });
+    expect(await names(later)).toEqual(['Apple']);
+    expect(cartCookie(later)).toBeUndefined();
+  });
+
   it('sends Secure when configured', async () => {
     const { url } = await serve({
       cartIdentity: 'cookie',
-      cookieIdentity: { secret: COOKIE_SECRET, secure: true, maxAgeDays: 1 },
+      cookieIdentity: {
+        secret: COOKIE_SECRET,
+        previousSecret: undefined,
+        secure: true,
+        maxAgeDays: 1,
+      },
     });
     const [line] = (await fetch(`${url}/items`)).headers.getSetCookie();
     expect(line).toMatch(/; Max-Age=86400; Path=\/; HttpOnly; Secure; SameSite=Lax$/);
@@ -354,6 +407,9 @@ describe('identity configuration', () => {
     expect(() =>
       readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET, COOKIE_SECURE: 'yes' }),
     ).toThrow(/COOKIE_SECURE must be true or false/);
+    expect(() =>
+      readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET, COOKIE_SECRET_PREVIOUS: 'short' }),
+    ).toThrow(/COOKIE_SECRET_PREVIOUS must be at least 32 bytes long/);
   });
 
   it('sends Secure cookies by default unless HOST is a loopback address', () => {
@@ -367,6 +423,7 @@ describe('identity configuration', () => {
     expect(secure({ COOKIE_SECURE: 'true' })).toBe(true);
     expect(readConfig({ CART_IDENTITY: 'cookie', COOKIE_SECRET }).cookieIdentity).toEqual({
       secret: COOKIE_SECRET,
+      previousSecret: undefined,
       secure: false,
       maxAgeDays: 30,
     });
