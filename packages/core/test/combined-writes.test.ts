@@ -304,6 +304,33 @@ describe('CartRepository: changes queued behind a save are combined', () => {
     }
   });
 
+  it('gives a change that failed on its own its own error even when the round gave up on the compare-and-set', async () => {
+    const losing = new (class extends MemoryCartStorage {
+      override async saveCart(): Promise<void> {
+        throw ConflictError.versionConflict('cart', 1, 0);
+      }
+    })();
+    const service = new CartService({
+      storage: losing,
+      scheduler: inertScheduler,
+      maxSaveAttempts: 2,
+    });
+    // Made in one tick: one round. The add cannot be saved; the setQuantity of a line
+    // that is not there fails on its own, whatever happens to the save.
+    const [added, missing] = await Promise.allSettled([
+      service.addItem('c1', { name: 'A' }),
+      service.setQuantity('c1', 'Missing', 2),
+    ]);
+    expect(added).toMatchObject({
+      status: 'rejected',
+      reason: { code: ErrorCode.CONCURRENT_MODIFICATION },
+    });
+    expect(missing).toMatchObject({
+      status: 'rejected',
+      reason: { code: ErrorCode.ITEM_NOT_FOUND },
+    });
+  });
+
   it('refuses a non-positive maxCombinedChanges', () => {
     expect(
       () =>

@@ -4,6 +4,7 @@ import {
   type CartLimits,
   type CartLine,
   ErrorCode,
+  findLine,
   type LineChange,
   NotFoundError,
   parseItemName,
@@ -126,7 +127,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const present = (written: LineChange): HttpResult => ({
         status: 201,
         headers: { ...cartHeaders(written.cart), Location: itemLocation(req, written.line) },
-        body: { item: toItem(written.line), version: written.cart.version },
+        body: { item: toItem(lineAsSaved(written)), version: written.cart.version },
       });
       return idempotency.run(request, async (recorder) => {
         const written = await service.addItem(cartId, body.value, {
@@ -159,13 +160,13 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const body = await bodies.read(req, res, schemas.setQuantity, PATCH_MEDIA_TYPES);
       const condition = ifMatch(req);
       const options = await writeOptions(condition, cartId);
-      const { cart, line } = await inCart(name, () =>
+      const written = await inCart(name, () =>
         service.setQuantity(cartId, name, body.value.quantity, options),
       );
       return {
         status: 200,
-        headers: cartHeaders(cart),
-        body: { item: toItem(line), version: cart.version },
+        headers: cartHeaders(written.cart),
+        body: { item: toItem(lineAsSaved(written)), version: written.cart.version },
       };
     },
     delete: async (req) => {
@@ -185,7 +186,9 @@ export function createCartRouter(options: CartRouterOptions): Router {
       const key = parseIdempotencyKey(req.get('idempotency-key'));
       const condition = ifMatch(req);
       const request = { key, cartId, method: 'POST', path: '/reserve', body: body.raw };
-      const present = ({ cart, line, created }: ReservationRequestResult): HttpResult => {
+      const present = ({ cart, line: own, created }: ReservationRequestResult): HttpResult => {
+        const saved = lineAsSaved({ cart, line: own });
+        const line = saved.reservation === null ? own : saved;
         if (line.reservation === null) {
           throw new HttpProblem(500, HttpErrorCode.INTERNAL_ERROR, 'An unexpected error occurred.');
         }
@@ -334,6 +337,17 @@ function lenientCondition(value: string | undefined): EntityTagCondition | undef
 
 function cartHeaders(cart: Cart): Record<string, string> {
   return { ETag: etagOf(cart.version), 'Cache-Control': 'private, no-cache' };
+}
+
+/**
+ * The line as it is in the saved cart. Writes to one cart queued behind a save in
+ * flight are saved together as one version, so the cart a write returns may hold
+ * later writes to its line too: the body shows the line at the version its `ETag`
+ * names (a client caching it under that tag would otherwise keep a state that never
+ * had that version). Falls back to the write's own line if the cart no longer has it.
+ */
+function lineAsSaved({ cart, line }: { cart: Cart; line: CartLine }): CartLine {
+  return findLine(cart, line.name) ?? line;
 }
 
 function itemLocation(req: Request, line: CartLine): string {

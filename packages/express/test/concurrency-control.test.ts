@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CartApi, startCartApi } from './support/cart-api.js';
+import { GatedStorage } from './support/gated-storage.js';
 
 let api: CartApi;
 afterEach(async () => {
@@ -133,5 +134,48 @@ describe('concurrent writers', () => {
     expect(listed.body.items).toHaveLength(1);
     expect(listed.body.items[0]).toMatchObject({ name: 'Apple', quantity: 200 });
     expect(listed.body.items[0].reservation).toMatchObject({ status: 'reserved', quantity: 200 });
+  });
+});
+
+describe('writes combined into one save', () => {
+  it('answers each combined write with its item as it is at the version its ETag names', async () => {
+    const storage = new GatedStorage();
+    api = await startCartApi({ storage, cart: { reserveOnAdd: false } });
+    const service = api.runtime.service;
+    // Knows when the writes have reached the service (and so queued behind the save in flight).
+    let calls = 0;
+    let queued!: () => void;
+    const allQueued = new Promise<void>((resolve) => {
+      queued = resolve;
+    });
+    for (const method of ['addItem', 'setQuantity'] as const) {
+      const original = service[method].bind(service) as (...args: unknown[]) => Promise<unknown>;
+      Object.assign(service, {
+        [method]: (...args: unknown[]) => {
+          const written = original(...args);
+          if (++calls === 4) queued(); // the first add, then the three queued
+          return written;
+        },
+      });
+    }
+    const gate = storage.holdNextSave();
+    const first = api.post('/items', { name: 'Apple' });
+    await gate.reached;
+    // Three writes to Apple queued behind the first save: saved together as version 2.
+    const add = api.post('/items', { name: 'Apple', quantity: 2 });
+    const patch = api.request('PATCH', '/items/Apple', { json: { quantity: 10 } });
+    const addMore = api.post('/items', { name: 'Apple', quantity: 5 });
+    await allQueued;
+    gate.open();
+    expect((await first).status).toBe(201);
+    const answers = await Promise.all([add, patch, addMore]);
+    for (const answer of answers) {
+      const { version, item } = answer.body;
+      expect(answer.headers.get('etag')).toBe(`"${version}"`);
+      // The client may cache this item under this ETag: a conditional GET answers 304.
+      const current = await api.get(`/items/${item.name}`);
+      expect(current.headers.get('etag')).toBe(`"${version}"`);
+      expect(item).toEqual(current.body.item);
+    }
   });
 });

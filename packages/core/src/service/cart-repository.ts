@@ -245,7 +245,8 @@ export class CartRepository {
               `Cart "${cartId}" kept changing under ${attempt} save attempts; try again.`,
               { cause: error, details: { attempts: attempt } },
             );
-            for (const entry of round) entry.reject(gaveUp);
+            // A change that failed on its own keeps its own error (as with any other save failure).
+            rejectRound(round, outcomes, gaveUp);
             return;
           }
           logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
@@ -261,10 +262,7 @@ export class CartRepository {
           );
           return requeueAlone(round, queue);
         }
-        round.forEach((entry, index) => {
-          const outcome = outcomes[index];
-          entry.reject(outcome?.type === 'failed' ? outcome.error : error);
-        });
+        rejectRound(round, outcomes, error);
         return;
       }
       this.#announce(current, next);
@@ -370,6 +368,18 @@ function settle(round: readonly Entry<unknown>[], outcomes: readonly Outcome[], 
     else if (outcome.type === 'unchanged')
       entry.resolve({ cart, result: outcome.result, tasks: [] });
     else entry.resolve({ cart, result: outcome.result, tasks: outcome.tasks });
+  });
+}
+
+/** Fails every change of a round whose save failed: with its own error if it failed by itself. */
+function rejectRound(
+  round: readonly Entry<unknown>[],
+  outcomes: readonly Outcome[],
+  error: unknown,
+): void {
+  round.forEach((entry, index) => {
+    const outcome = outcomes[index];
+    entry.reject(outcome?.type === 'failed' ? outcome.error : error);
   });
 }
 
