@@ -172,6 +172,49 @@ describe('Idempotency-Key on POST /items', () => {
     }
   });
 
+  it('applies a request once when its take-over is combined into the same save as the first run', async () => {
+    // One instance: the first run waits behind a save in flight past its lease; the
+    // retry takes the key over and queues behind the same save, so both runs of the
+    // request are in one combined write, each with a record for the same key.
+    const clock = new FakeClock(Date.now());
+    const storage = new GatedStorage({ clock });
+    api = await startCartApi({ storage, router: { clock, idempotencyLeaseMs: 1_000 } });
+    const service = api.runtime.service;
+    const original = service.addItem.bind(service);
+    let calls = 0;
+    const reached: Array<() => void> = [];
+    const called = (n: number) =>
+      new Promise<void>((resolve) => {
+        reached[n] = resolve;
+      });
+    const secondCall = called(2);
+    const thirdCall = called(3);
+    service.addItem = (...args: Parameters<typeof original>) => {
+      const written = original(...args);
+      reached[++calls]?.();
+      return written;
+    };
+    const gate = storage.holdNextSave();
+    const inFlight = api.post('/items', { name: 'Pear' });
+    await gate.reached;
+    const first = api.post('/items', { name: 'Apple' }, key('twice'));
+    await secondCall;
+    await clock.advance(1_000);
+    const takeover = api.post('/items', { name: 'Apple' }, key('twice'));
+    await thirdCall;
+    gate.open();
+    expect((await inFlight).status).toBe(201);
+    const answers = await Promise.all([first, takeover]);
+    expect(answers.map((a) => a.status)).toEqual([201, 201]);
+    expect(answers[1]?.body).toEqual(answers[0]?.body);
+    expect(answers[1]?.headers.get('etag')).toBe(answers[0]?.headers.get('etag'));
+    expect(answers.map((a) => a.headers.get('idempotent-replayed'))).toEqual([null, 'true']);
+    expect((await api.get('/items')).body.items).toMatchObject([
+      { name: 'Pear', quantity: 1 },
+      { name: 'Apple', quantity: 1 },
+    ]);
+  });
+
   it('forgets keys after the TTL', async () => {
     const clock = new FakeClock(Date.now());
     const storage = new GatedStorage({ clock });

@@ -88,6 +88,12 @@ export class SqliteCartStorage implements CartStorage {
   readonly #decoded = new DecodedCarts();
   /** Completions waiting for the writer, to be written together. */
   #completions: CompletionMember[] | undefined;
+  /**
+   * Saves that went the group way and are not settled: `close()` waits for them, as a
+   * save the group did not write takes the careful path after the group (a call made
+   * before `close()` gets its own answer, never `CLOSED`).
+   */
+  readonly #grouped = new Set<Promise<void>>();
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -106,7 +112,7 @@ export class SqliteCartStorage implements CartStorage {
     this.idempotency = new SqliteIdempotencyStore(
       {
         read: (operation, work) => this.#read(operation, work),
-        transaction: (operation, work) => this.#transaction(operation, work),
+        transaction: (operation, work) => this.#transaction(operation, true, work),
       },
       codec,
       this.#sql,
@@ -179,10 +185,29 @@ export class SqliteCartStorage implements CartStorage {
     // so does a save that completes idempotency records (their checks need reads).
     if (cart.version === expectedVersion + 1 && idempotency.length === 0) {
       this.#assertOpen();
-      if (await this.#saveInGroup({ cart, cartKey: keys.cart(cart.id), expectedVersion, tasks }))
-        return;
+      const saving = this.#saveInGroup({
+        cart,
+        cartKey: keys.cart(cart.id),
+        expectedVersion,
+        tasks,
+      }).then((written) => (written ? undefined : this.#saveCarefully(cart, options, false)));
+      this.#grouped.add(saving);
+      const settled = () => this.#grouped.delete(saving);
+      saving.then(settled, settled);
+      return saving;
     }
-    await this.#transaction('saveCart', async (query) => {
+    return this.#saveCarefully(cart, options, true);
+  }
+
+  /**
+   * The careful path: reads, decodes and says why a save cannot be written.
+   * @param checkOpen false for a save made before `close()` that the group did not write.
+   */
+  #saveCarefully(cart: Cart, options: SaveCartOptions, checkOpen: boolean): Promise<void> {
+    const { expectedVersion } = options;
+    const tasks = options.tasks ?? [];
+    const idempotency = options.idempotency ?? [];
+    return this.#transaction('saveCart', checkOpen, async (query) => {
       const cartKey = keys.cart(cart.id);
       const stored = await readValue(query, this.#sql.get, cartKey);
       const storedVersion =
@@ -312,7 +337,7 @@ export class SqliteCartStorage implements CartStorage {
       this.#assertOpen();
       return;
     }
-    await this.#transaction('enqueueTasks', (query) => this.#insertTasks(query, tasks));
+    await this.#transaction('enqueueTasks', true, (query) => this.#insertTasks(query, tasks));
   }
 
   async claim(options: ClaimOptions): Promise<ClaimedTask[]> {
@@ -393,9 +418,11 @@ export class SqliteCartStorage implements CartStorage {
    * after `close()` fail with `CLOSED`.
    */
   close(): Promise<void> {
-    this.#closed ??= this.#connection.close().catch((error: unknown) => {
-      throw toOperationError(error, 'close', this.path);
-    });
+    this.#closed ??= Promise.allSettled([...this.#grouped])
+      .then(() => this.#connection.close())
+      .catch((error: unknown) => {
+        throw toOperationError(error, 'close', this.path);
+      });
     return this.#closed;
   }
 
@@ -436,8 +463,12 @@ export class SqliteCartStorage implements CartStorage {
     }
   }
 
-  async #transaction<T>(operation: string, work: (query: Query) => Promise<T>): Promise<T> {
-    this.#assertOpen();
+  async #transaction<T>(
+    operation: string,
+    checkOpen: boolean,
+    work: (query: Query) => Promise<T>,
+  ): Promise<T> {
+    if (checkOpen) this.#assertOpen();
     try {
       return await this.#connection.transaction(operation, work);
     } catch (error) {

@@ -188,6 +188,40 @@ describe('group commit of saves waiting for the SQLite writer', () => {
     expect(StorageError.is((results[1] as PromiseRejectedResult).reason)).toBe(true);
     expect((await storage.getCart('good'))?.version).toBe(2);
   });
+  it('finishes the saves of a group made before close(): each with its own answer, never CLOSED', async () => {
+    await storage.enqueueTasks([task('t-dup', 'x')]);
+    await storage.saveCart(cart('stale', 1), { expectedVersion: 0 });
+    await storage.saveCart(cart('stale', 2), { expectedVersion: 1 });
+    const saves = [
+      storage.saveCart(cart('a', 1), { expectedVersion: 0, tasks: [task('t-a', 'a')] }),
+      // Its task id is taken: the group is undone and its saves go one by one.
+      storage.saveCart(cart('b', 1), { expectedVersion: 0, tasks: [task('t-dup', 'b')] }),
+      storage.saveCart(cart('stale', 2, ['X']), { expectedVersion: 1 }),
+    ];
+    const closed = storage.close();
+    const results = await Promise.allSettled(saves);
+    await closed;
+    expect(results[0]?.status).toBe('fulfilled');
+    for (const result of results.slice(1)) {
+      expect(result).toMatchObject({
+        status: 'rejected',
+        reason: { code: ErrorCode.VERSION_CONFLICT },
+      });
+    }
+    const reopened = await createSqliteCartStorage({ path });
+    try {
+      expect((await reopened.getCart('a'))?.version).toBe(1);
+      expect(await reopened.getCart('b')).toBeUndefined();
+      expect((await reopened.getCart('stale'))?.lines).toEqual([]);
+      const claimed = await reopened.claim({ owner: 'o', limit: 100, leaseMs: 1000 });
+      expect(claimed.map((c) => [c.task.id, c.task.cartId]).sort()).toEqual([
+        ['t-a', 'a'],
+        ['t-dup', 'x'],
+      ]);
+    } finally {
+      await reopened.close();
+    }
+  });
 });
 
 describe('grouped task completions', () => {
