@@ -11,6 +11,7 @@ import {
   MemoryCartStorage,
   MemoryChangeFeed,
   type SaveCartOptions,
+  StorageError,
   silentLogger,
   systemClock,
 } from '../src/index.js';
@@ -329,6 +330,38 @@ describe('CartRepository: changes queued behind a save are combined', () => {
       status: 'rejected',
       reason: { code: ErrorCode.ITEM_NOT_FOUND },
     });
+  });
+
+  it('answers a change that changed nothing even when the save of its round fails', async () => {
+    const storage = new (class extends MemoryCartStorage {
+      failing = false;
+      override async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
+        if (this.failing) {
+          throw new StorageError(ErrorCode.STORAGE_FAILURE, 'disk away');
+        }
+        return super.saveCart(cart, options);
+      }
+    })();
+    const service = new CartService({ storage, scheduler: inertScheduler, reserveOnAdd: false });
+    await service.addItem('c1', { name: 'A', quantity: 2 });
+    storage.failing = true;
+    // One round: setting A to its quantity needs no save; the add of B needs the failing
+    // one; setting B to 1 changes nothing only on the cart the add left, never saved.
+    const [same, added, afterAdd] = await Promise.allSettled([
+      service.setQuantity('c1', 'A', 2),
+      service.addItem('c1', { name: 'B' }),
+      service.setQuantity('c1', 'B', 1),
+    ]);
+    expect(same).toMatchObject({
+      status: 'fulfilled',
+      value: { line: { name: 'A', quantity: 2 }, cart: { version: 1 } },
+    });
+    for (const failed of [added, afterAdd]) {
+      expect(failed).toMatchObject({
+        status: 'rejected',
+        reason: { code: ErrorCode.STORAGE_FAILURE },
+      });
+    }
   });
 
   it('refuses a non-positive maxCombinedChanges', () => {

@@ -245,8 +245,9 @@ export class CartRepository {
               `Cart "${cartId}" kept changing under ${attempt} save attempts; try again.`,
               { cause: error, details: { attempts: attempt } },
             );
-            // A change that failed on its own keeps its own error (as with any other save failure).
-            rejectRound(round, outcomes, gaveUp);
+            // A change that failed on its own keeps its own error, one that changed
+            // nothing its answer (as with any other save failure).
+            rejectRound(round, outcomes, gaveUp, current);
             return;
           }
           logger.debug({ cartId, attempt }, 'cart save lost a compare-and-set race; retrying');
@@ -262,7 +263,7 @@ export class CartRepository {
           );
           return requeueAlone(round, queue);
         }
-        rejectRound(round, outcomes, error);
+        rejectRound(round, outcomes, error, current);
         return;
       }
       this.#announce(current, next);
@@ -371,15 +372,28 @@ function settle(round: readonly Entry<unknown>[], outcomes: readonly Outcome[], 
   });
 }
 
-/** Fails every change of a round whose save failed: with its own error if it failed by itself. */
+/**
+ * Answers the changes of a round whose save failed with `error`: one that failed by
+ * itself gets its own error; one that changed nothing before any change of the round
+ * did gets its result on the cart as read (it needed no save, and saw only that
+ * cart); the others get `error`.
+ */
 function rejectRound(
   round: readonly Entry<unknown>[],
   outcomes: readonly Outcome[],
   error: unknown,
+  read: Cart,
 ): void {
+  let changedBefore = false;
   round.forEach((entry, index) => {
     const outcome = outcomes[index];
-    entry.reject(outcome?.type === 'failed' ? outcome.error : error);
+    if (outcome?.type === 'failed') entry.reject(outcome.error);
+    else if (outcome?.type === 'unchanged' && !changedBefore)
+      entry.resolve({ cart: read, result: outcome.result, tasks: [] });
+    else {
+      if (outcome?.type === 'changed') changedBefore = true;
+      entry.reject(error);
+    }
   });
 }
 
