@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { startFakeReservationService } from '@cartkit/testing';
 import { pino } from 'pino';
 import { createApp } from './app.js';
-import type { ServerConfig } from './config.js';
+import { isLoopback, type ServerConfig } from './config.js';
 import { composeCart } from './container.js';
 
 /** Where a server is in its life: serving, draining (still serving, not ready), or closing. */
@@ -129,6 +129,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     'cartkit example server listening',
   );
+  if (config.cartIdentity === 'header' && !isLoopback(config.host)) {
+    logger.warn(
+      { host: config.host },
+      'CART_IDENTITY=header off loopback: any client can act on any cart by naming it in X-Cart-Id (a development stand-in, not authentication; use cookie or jwt)',
+    );
+  }
 
   let phase: ServerPhase = 'running';
   let endDrain: (() => void) | undefined;

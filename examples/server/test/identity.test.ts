@@ -447,6 +447,31 @@ describe('identity configuration', () => {
     ).toEqual({ secret: JWT_SECRET, jwksUrl: undefined, issuer: 'https://id', audience: 'a' });
   });
 
+  it('warns at start-up when CART_IDENTITY=header listens beyond loopback, not on loopback', async () => {
+    const warning = /^CART_IDENTITY=header off loopback/;
+    for (const [host, warned] of [
+      ['0.0.0.0', true],
+      ['127.0.0.1', false],
+    ] as const) {
+      const server = await startServerProcess({
+        CART_IDENTITY: 'header',
+        HOST: host,
+        DATABASE_URL: 'memory:',
+      });
+      closers.push(async () => {
+        await server.stop('SIGKILL');
+      });
+      const url = server.url.replace('0.0.0.0', '127.0.0.1');
+      expect((await fetch(`${url}/items`, { headers: { 'x-cart-id': 'a' } })).status).toBe(200);
+      // The request's log line comes after every start-up line.
+      await server.waitForLog('request completed');
+      const warnings = server.logs.filter(
+        (entry) => typeof entry.msg === 'string' && warning.test(entry.msg),
+      );
+      expect({ host, warned: warnings.length === 1 }).toEqual({ host, warned });
+    }
+  });
+
   it('exits 1 at start-up naming COOKIE_SECRET when it is missing', async () => {
     const error = await startServerProcess({
       CART_IDENTITY: 'cookie',
