@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import {
   type Cart,
   type ChangeFeed,
@@ -320,6 +321,37 @@ describe('GET /events', () => {
     expect(query.body.code).toBe('INVALID_LAST_EVENT_ID');
     const twice = await api.get('/events?lastEventId=1&lastEventId=2');
     expect(twice.body.code).toBe('INVALID_LAST_EVENT_ID');
+  });
+
+  it('reads lastEventId from an absolute-form request target whose authority is no valid URL (400, not 500)', async () => {
+    api = await startCartApi();
+    const { hostname, port, pathname } = new URL(api.url);
+    const mount = pathname.replace(/\/$/, '');
+    // RFC 9112 allows `GET http://host:port/path`; port 99999 makes `new URL()` throw.
+    const send = (path: string) =>
+      new Promise<{ status: number | undefined; type: string | undefined; body: string }>(
+        (resolve, reject) => {
+          const req = httpRequest({ host: hostname, port, path, method: 'HEAD' });
+          req.on('error', reject);
+          req.on('response', (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              body += chunk;
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode, type: res.headers['content-type'], body }),
+            );
+          });
+          req.end();
+        },
+      );
+    const bad = await send(`http://x:99999${mount}/events?lastEventId=x`);
+    expect(bad.status).toBe(400);
+    expect(bad.type).toBe('application/problem+json');
+    const good = await send(`http://x:99999${mount}/events?lastEventId=3`);
+    expect(good.status).toBe(200);
+    expect(good.type).toBe('text/event-stream; charset=utf-8');
   });
 
   it('answers HEAD and OPTIONS without streaming, other methods with 405', async () => {

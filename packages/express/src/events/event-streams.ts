@@ -370,13 +370,24 @@ export function lastEventIdOf(req: Request): number | undefined {
   }
   const fromHeader = header?.[0];
   if (fromHeader !== undefined && fromHeader !== '') return parseVersion(fromHeader, 'header');
-  const query = new URL(req.originalUrl, 'http://x').searchParams.getAll(LAST_EVENT_ID_PARAMETER);
+  const query = queryOf(req.originalUrl).getAll(LAST_EVENT_ID_PARAMETER);
   if (query.length > 1) {
     throw invalidLastEventId(`Send one ${LAST_EVENT_ID_PARAMETER} parameter, not ${query.length}.`);
   }
   const fromQuery = query[0];
   if (fromQuery !== undefined && fromQuery !== '') return parseVersion(fromQuery, 'parameter');
   return undefined;
+}
+
+/**
+ * The query of a request target. Not `new URL(target, base)`: an absolute-form
+ * target (`GET http://host:99999/events`) with an authority URL refuses would throw.
+ */
+function queryOf(target: string): URLSearchParams {
+  const start = target.indexOf('?');
+  if (start === -1) return new URLSearchParams();
+  const end = target.indexOf('#', start);
+  return new URLSearchParams(target.slice(start + 1, end === -1 ? undefined : end));
 }
 
 function parseVersion(text: string, where: 'header' | 'parameter'): number {
