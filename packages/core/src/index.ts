@@ -74,6 +74,11 @@ export {
   ReservationWorker,
   type ReservationWorkerOptions,
 } from './service/reservation-worker.js';
+export {
+  type ChangeFeedSubscriber,
+  deliverChange,
+  emitChangeEvent,
+} from './support/change-delivery.js';
 export { KeyedMutex } from './support/keyed-mutex.js';
 export {
   clockOption,

@@ -2,9 +2,12 @@ import {
   type CartChange,
   type ChangeFeed,
   type ChangeFeedEvent,
+  type ChangeFeedSubscriber,
   type ChangeSubscribeOptions,
   type ChangeSubscription,
   ConfigurationError,
+  deliverChange,
+  emitChangeEvent,
   type Logger,
   silentLogger,
 } from '@cartkit/core';
@@ -56,14 +59,10 @@ redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
 `;
 
-interface Subscriber {
+interface Subscriber extends ChangeFeedSubscriber {
   readonly cartId: string;
-  readonly listener: (event: ChangeFeedEvent) => void;
   /** The resume point asked for, if any. */
   readonly afterVersion: number | undefined;
-  /** The newest version delivered (or known to the subscriber), if any. */
-  last: number | undefined;
-  closed: boolean;
   /** Messages received while the resume point was being read; delivered after it. */
   pending: CartChange[] | undefined;
 }
@@ -242,21 +241,25 @@ export class RedisChangeFeed implements ChangeFeed {
           // Subscribed before the feed was live: what the buffer holds may have been
           // published after the subscribe call; deliver it all (duplicates are dropped,
           // gaps become resync as for live messages).
-          for (const change of buffer) this.#deliver(subscriber, change);
+          for (const change of buffer) deliverChange(subscriber, change, this.#logger);
         } else {
           this.#resume(subscriber, buffer, resumeAfter);
         }
       }
     } catch (error) {
       this.#logger.warn({ err: error }, 'change feed: could not read a cart buffer');
-      this.#emit(subscriber, {
-        type: 'resync',
-        reason: 'the change buffer could not be read',
-      });
+      emitChangeEvent(
+        subscriber,
+        {
+          type: 'resync',
+          reason: 'the change buffer could not be read',
+        },
+        this.#logger,
+      );
     }
     const pending = subscriber.pending ?? [];
     subscriber.pending = undefined;
-    for (const change of pending) this.#deliver(subscriber, change);
+    for (const change of pending) deliverChange(subscriber, change, this.#logger);
   }
 
   #resume(subscriber: Subscriber, buffer: readonly CartChange[], after: number): void {
@@ -270,14 +273,19 @@ export class RedisChangeFeed implements ChangeFeed {
     if (latest !== undefined && after >= latest) {
       subscriber.last = after;
     } else if (complete) {
-      for (const change of following) this.#emit(subscriber, { type: 'change', change });
+      for (const change of following)
+        emitChangeEvent(subscriber, { type: 'change', change }, this.#logger);
       subscriber.last = latest;
     } else {
-      this.#emit(subscriber, {
-        type: 'resync',
-        reason: `changes after version ${after} are no longer remembered`,
-        ...(latest === undefined ? {} : { version: latest }),
-      });
+      emitChangeEvent(
+        subscriber,
+        {
+          type: 'resync',
+          reason: `changes after version ${after} are no longer remembered`,
+          ...(latest === undefined ? {} : { version: latest }),
+        },
+        this.#logger,
+      );
       subscriber.last = latest;
     }
   }
@@ -290,32 +298,7 @@ export class RedisChangeFeed implements ChangeFeed {
     if (set === undefined) return;
     for (const subscriber of [...set]) {
       if (subscriber.pending !== undefined) subscriber.pending.push(change);
-      else this.#deliver(subscriber, change);
-    }
-  }
-
-  #deliver(subscriber: Subscriber, change: CartChange): void {
-    if (subscriber.closed) return;
-    const last = subscriber.last;
-    if (last !== undefined && change.version <= last) return; // already seen
-    subscriber.last = change.version;
-    if (last !== undefined && change.version !== last + 1) {
-      this.#emit(subscriber, {
-        type: 'resync',
-        reason: `versions ${last + 1} to ${change.version - 1} were not seen`,
-        version: change.version,
-      });
-      return;
-    }
-    this.#emit(subscriber, { type: 'change', change });
-  }
-
-  #emit(subscriber: Subscriber, event: ChangeFeedEvent): void {
-    if (subscriber.closed) return;
-    try {
-      subscriber.listener(event);
-    } catch (error) {
-      this.#logger.warn({ err: error }, 'a change feed listener threw; it stays subscribed');
+      else deliverChange(subscriber, change, this.#logger);
     }
   }
 

@@ -8,6 +8,11 @@ import type {
 } from '../ports/change-feed.js';
 import { type Clock, systemClock } from '../ports/clock.js';
 import { type Logger, silentLogger } from '../ports/logger.js';
+import {
+  type ChangeFeedSubscriber,
+  deliverChange,
+  emitChangeEvent,
+} from '../support/change-delivery.js';
 
 /** Options of {@link MemoryChangeFeed}. */
 export interface MemoryChangeFeedOptions {
@@ -31,12 +36,7 @@ export interface MemoryChangeFeedOptions {
   readonly logger?: Logger;
 }
 
-interface Subscriber {
-  readonly listener: (event: ChangeFeedEvent) => void;
-  /** The newest version delivered (or known to the subscriber), if any. */
-  last: number | undefined;
-  closed: boolean;
-}
+type Subscriber = ChangeFeedSubscriber;
 
 /** Default `bufferSize`. */
 const DEFAULT_BUFFER_SIZE = 100;
@@ -115,7 +115,7 @@ export class MemoryChangeFeed implements ChangeFeed {
     const copy = frozenCopy(change);
     this.#remember(copy);
     if (subscribers === undefined) return;
-    for (const subscriber of [...subscribers]) this.#deliver(subscriber, copy);
+    for (const subscriber of [...subscribers]) deliverChange(subscriber, copy, this.#logger);
   }
 
   subscribe(
@@ -140,15 +140,20 @@ export class MemoryChangeFeed implements ChangeFeed {
       (buffer[0]?.version ?? Number.POSITIVE_INFINITY) <= after + 1
     ) {
       for (const change of buffer) {
-        if (change.version > after) this.#emit(subscriber, { type: 'change', change });
+        if (change.version > after)
+          emitChangeEvent(subscriber, { type: 'change', change }, this.#logger);
       }
       subscriber.last = latest;
     } else {
-      this.#emit(subscriber, {
-        type: 'resync',
-        reason: `changes after version ${after} are no longer remembered`,
-        ...(latest === undefined ? {} : { version: latest }),
-      });
+      emitChangeEvent(
+        subscriber,
+        {
+          type: 'resync',
+          reason: `changes after version ${after} are no longer remembered`,
+          ...(latest === undefined ? {} : { version: latest }),
+        },
+        this.#logger,
+      );
       subscriber.last = latest;
     }
     let set = this.#subscribers.get(cartId);
@@ -199,31 +204,6 @@ export class MemoryChangeFeed implements ChangeFeed {
       if (until > now) break; // expiry order
       this.#retained.delete(cartId);
       this.#buffers.delete(cartId);
-    }
-  }
-
-  #deliver(subscriber: Subscriber, change: CartChange): void {
-    if (subscriber.closed) return;
-    const last = subscriber.last;
-    if (last !== undefined && change.version <= last) return; // already seen
-    subscriber.last = change.version;
-    if (last !== undefined && change.version !== last + 1) {
-      this.#emit(subscriber, {
-        type: 'resync',
-        reason: `versions ${last + 1} to ${change.version - 1} were not seen`,
-        version: change.version,
-      });
-      return;
-    }
-    this.#emit(subscriber, { type: 'change', change });
-  }
-
-  #emit(subscriber: Subscriber, event: ChangeFeedEvent): void {
-    if (subscriber.closed) return;
-    try {
-      subscriber.listener(event);
-    } catch (error) {
-      this.#logger.warn({ err: error }, 'a change feed listener threw; it stays subscribed');
     }
   }
 
