@@ -11,6 +11,7 @@ import {
   newTask,
 } from '@cartkit/core';
 import { FakeClock } from '../fake-clock.js';
+import { rejectsWithCode } from './assertions.js';
 import type { TestApi } from './test-api.js';
 
 /** What an idempotency store factory is given. */
@@ -82,13 +83,6 @@ function cart(id: string, version: number, names: string[] = []): Cart {
       updatedAt: at,
     })),
   };
-}
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code);
-    return true;
-  });
 }
 
 /**

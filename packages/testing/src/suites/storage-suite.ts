@@ -11,6 +11,7 @@ import {
 } from '@cartkit/core';
 import { FakeClock } from '../fake-clock.js';
 import { inertScheduler } from '../inert-scheduler.js';
+import { rejectsWithCode } from './assertions.js';
 import type { TestApi } from './test-api.js';
 
 /** What a storage factory is given. */
@@ -54,13 +55,6 @@ function task(id: string, createdAt = 1, cartId = 'c1'): ReservationTask {
 }
 
 const LEASE = 1_000;
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code);
-    return true;
-  });
-}
 
 /**
  * The {@link CartStorage} contract. Every storage adapter runs it, in full.
