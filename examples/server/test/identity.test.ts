@@ -323,6 +323,67 @@ describe('CART_IDENTITY=jwt', () => {
   });
 });
 
+describe('CART_IDENTITY=jwt: the sub is held to the cart-id rules X-Cart-Id is held to', () => {
+  // A blank sub would be one cart shared by every such token: as X-Cart-Id, whose
+  // blank value is refused (400 INVALID_CART_ID), a token with one is refused (401).
+  const invalidIds: Array<[string, string]> = [
+    ['only spaces', '   '],
+    ['only a tab and spaces', ' \t '],
+    ['Unicode spaces and invisible characters', '\u00a0\u3000\u200b\ufeff'],
+    ['a control character', 'alice\u0007'],
+    ['too long', 'a'.repeat(257)],
+  ];
+
+  it('answers 401 UNAUTHENTICATED (invalid_token) for a sub that is not a valid cart id, and writes nothing', async () => {
+    const { url, cart } = await serve(jwtMode());
+    for (const [label, sub] of invalidIds) {
+      const headers = {
+        authorization: `Bearer ${await token(sub)}`,
+        'content-type': 'application/json',
+      };
+      for (const method of ['GET', 'POST']) {
+        const res = await fetch(`${url}/items`, {
+          method,
+          headers,
+          ...(method === 'POST' ? { body: JSON.stringify({ name: 'Apple' }) } : {}),
+        });
+        expect({ label, method, status: res.status }).toEqual({ label, method, status: 401 });
+        expect(res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+        expect(await res.json()).toMatchObject({
+          code: 'UNAUTHENTICATED',
+          detail: 'The token has no usable sub claim (the cart id).',
+        });
+      }
+      expect(await cart.storage.getCart(sub)).toBeUndefined();
+    }
+    const ok = await fetch(`${url}/items`, {
+      headers: { authorization: `Bearer ${await token(' alice ')}` },
+    });
+    expect(ok.status).toBe(200);
+  });
+
+  it('header mode refuses the same ids in X-Cart-Id with 400 INVALID_CART_ID', async () => {
+    const { url, cart } = await serve({ cartIdentity: 'header' });
+    // Node trims spaces and tabs around a header value, so a blank X-Cart-Id arrives
+    // empty; the Unicode spaces arrive as sent (Latin-1 bytes: only those expressible).
+    for (const [label, id] of [
+      ['only spaces', '   '],
+      ['a no-break space', '\u00a0'],
+      ['too long', 'a'.repeat(257)],
+    ]) {
+      const res = await fetch(`${url}/items`, {
+        method: 'POST',
+        headers: { 'x-cart-id': id as string, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Apple' }),
+      });
+      expect({ label, status: res.status }).toEqual({ label, status: 400 });
+      expect(await res.json()).toMatchObject({ code: 'INVALID_CART_ID' });
+    }
+    expect(await cart.storage.getCart('\u00a0')).toBeUndefined();
+    expect(await cart.storage.getCart('')).toBeUndefined();
+  });
+});
+
 describe('CART_IDENTITY=jwt with JWT_JWKS_URL', () => {
   it('verifies tokens with the published keys, and refuses HS256 and alg none tokens', async () => {
     const { publicKey, privateKey } = await generateKeyPair('ES256');

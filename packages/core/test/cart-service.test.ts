@@ -193,6 +193,8 @@ describe('CartService: bad input is refused with a stable code and writes nothin
     ['a number', 7],
     ['overlong', 'c'.repeat(257)],
     ['control characters', 'a\tb'],
+    ['only spaces', '   '],
+    ['only Unicode spaces and invisible characters', '\u00a0\u3000\u200b\ufeff'],
     ['a lone surrogate', 'cart-\ud800'],
   ] as Array<[string, unknown]>) {
     it(`cart id: ${label} → INVALID_CART_ID on every use case`, async () => {

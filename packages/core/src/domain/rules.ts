@@ -33,9 +33,15 @@ const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
 /** Space separators (no-break space, en/em/thin spaces...): they render as a plain space. */
 const SPACE_SEPARATOR = /\p{Zs}/gu;
 
+/** Characters that show nothing: whitespace and the invisible characters above. */
+const BLANK = /^[\s\p{Zs}\p{Cf}\p{Default_Ignorable_Code_Point}]*$/u;
+
 /**
  * Validates a cart id: a string of 1 to 256 UTF-16 units, well-formed Unicode, no
- * control characters. Throws `INVALID_CART_ID`, saying which rule the value broke.
+ * control characters, not blank (something visible: not only spaces or invisible
+ * characters, which an identity — a header, a token's `sub` — could send by
+ * mistake and which would name one cart shared by every such caller). Throws
+ * `INVALID_CART_ID`, saying which rule the value broke.
  */
 export function parseCartId(value: unknown): string {
   const invalid = (message: string) =>
@@ -49,6 +55,9 @@ export function parseCartId(value: unknown): string {
   }
   if (CONTROL_CHARACTERS.test(value) || LONE_SURROGATE.test(value)) {
     throw invalid('Cart id must be valid Unicode without control characters.');
+  }
+  if (BLANK.test(value)) {
+    throw invalid('Cart id must not be blank (only spaces or invisible characters).');
   }
   return value;
 }

@@ -3,7 +3,7 @@
  * the public API and are what HTTP problem documents carry as `code`.
  */
 export const ErrorCode = {
-  /** The cart id is not a non-empty string of allowed length and characters. */
+  /** The cart id is not a non-empty, non-blank string of allowed length and characters. */
   INVALID_CART_ID: 'INVALID_CART_ID',
   /** The item name is missing, not a string, blank, only invisible characters, too long or has control characters. */
   INVALID_ITEM_NAME: 'INVALID_ITEM_NAME',
