@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { clientErrorListener, problemRequestListener } from '@cartkit/express';
 import { startFakeReservationService } from '@cartkit/testing';
 import { pino } from 'pino';
 import { createApp } from './app.js';
@@ -100,8 +101,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       // slow client outlive a short timeout by that much).
       connectionsCheckingInterval: checkingInterval(config),
     },
-    app,
+    // What the app leaves unanswered (a request target express cannot parse skips
+    // every middleware) gets problem+json, not express's HTML page.
+    problemRequestListener(app, { logger }),
   );
+  // What Node's parser refuses before any request exists (headers over 16 KiB, a
+  // timeout, malformed HTTP) gets problem+json too, not a bare status line.
+  server.on('clientError', clientErrorListener({ logger }));
   // Set as properties too: they are what the server consults.
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs;

@@ -34,6 +34,13 @@ export {
   PROBLEM_MEDIA_TYPE,
 } from './http/media-types.js';
 export type { HttpResult } from './http/respond.js';
+export {
+  type ClientError,
+  clientErrorListener,
+  problemRequestListener,
+  type RequestListenerWithNext,
+  type ServerProblemOptions,
+} from './http/server-problems.js';
 export { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency/idempotency-key.js';
 export { REPLAYED_HEADER } from './idempotency/idempotent-requests.js';
 export {

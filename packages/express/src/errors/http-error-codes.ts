@@ -19,6 +19,14 @@ export const HttpErrorCode = {
   MALFORMED_URI: 'MALFORMED_URI',
   /** The request is malformed in another way the HTTP layer detected. */
   BAD_REQUEST: 'BAD_REQUEST',
+  /** The request target (URL) cannot be parsed, so no route can match it. */
+  INVALID_REQUEST_TARGET: 'INVALID_REQUEST_TARGET',
+  /** The request line and headers are larger than the server accepts (Node: 16 KiB). */
+  REQUEST_HEADERS_TOO_LARGE: 'REQUEST_HEADERS_TOO_LARGE',
+  /** The request's headers or body did not arrive within the server's timeout. */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** The request method is well-formed but not one the server implements. */
+  METHOD_NOT_IMPLEMENTED: 'METHOD_NOT_IMPLEMENTED',
   /** No route of the cart API matches the path. */
   ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
   /** The route exists but not for this method (see the `Allow` header). */
