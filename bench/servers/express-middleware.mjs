@@ -3,7 +3,8 @@
 // as the example server configures it: MIDDLEWARE is a comma-separated list of
 //   helmet     helmet() with its defaults, run per request
 //   pino-http  pino-http logging one info line per request to a file (pino, async),
-//              the example's options (id, method, url, status; wrapSerializers: false)
+//              configured as the example configured it before it replaced pino-http with
+//              its own request log (id, method, url, status; wrapSerializers: false)
 // Used by bench/micro/express-middleware.mjs to see what the libraries cost on their own.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ for (let i = 0; i < Number(process.env.ITEMS ?? 10); i++) items.add({ name: `P${
 const app = express();
 app.disable('x-powered-by');
 if (wanted.has('pino-http')) {
-  const { pinoHttp } = fromExample('pino-http');
+  const { pinoHttp } = await import('pino-http'); // a root dev dependency, for this
   const logger = pino(
     { level: 'info' },
     pino.destination({ dest: process.env.LOG_FILE ?? '/dev/null', sync: false }),

@@ -14,11 +14,11 @@ import {
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import type { Logger as PinoLogger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { CartIdentity, CookieIdentityConfig, JwtIdentityConfig } from './config.js';
 import { identityResolver } from './identity.js';
-import { requestId } from './request-id.js';
-import { securityHeaders } from './security-headers.js';
+import { assignRequestId } from './request-id.js';
+import { requestLogging } from './request-log.js';
+import { securityHeaderWriter } from './security-headers.js';
 
 /** What the HTTP app needs. */
 export interface AppDependencies {
@@ -75,39 +75,20 @@ const cartFromHeader: ResolveCartId = (req) => {
 export function createApp(deps: AppDependencies): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(requestId());
-  // While draining, every response closes its connection, so busy keep-alive
-  // connections finish their request and go away instead of taking new ones.
-  app.use((_req, res, next) => {
+  // What every request gets, in one middleware (each express layer costs a match,
+  // a `next()` and a check of its return value per request): its id, its log line,
+  // `Connection: close` while draining — busy keep-alive connections then finish their
+  // request and go away instead of taking new ones — and helmet's default headers,
+  // computed once (see security-headers.ts).
+  const logRequest = requestLogging(app, deps.logger);
+  const writeSecurityHeaders = securityHeaderWriter();
+  app.use((req, res, next) => {
+    assignRequestId(req, res);
+    logRequest(req, res);
     if (!deps.isReady()) res.setHeader('Connection', 'close');
+    writeSecurityHeaders(res);
     next();
   });
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req) => (req as { id?: string }).id ?? '',
-      // One compact line per request: no headers (they may carry credentials). The
-      // serializers get the raw request and response: pino-http's wrapping would first
-      // build the standard serializers' full objects (with every header) per request,
-      // only for these to pick three fields out of them.
-      wrapSerializers: false,
-      serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({
-          id: req.id,
-          method: req.method,
-          url: req.url,
-        }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      // A client's mistake (4xx) is routine, not a warning: at `info` like any other
-      // request, so a flood of bad requests cannot fill the logs with warnings. 5xx and
-      // failed requests are errors.
-      customLogLevel: (_req, res, error) =>
-        error !== undefined || res.statusCode >= 500 ? 'error' : 'info',
-    }),
-  );
-  // helmet's default headers, computed once (see security-headers.ts).
-  app.use(securityHeaders());
 
   app.get('/health/live', (_req, res) => {
     res.json({ status: 'ok' });

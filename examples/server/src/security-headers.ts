@@ -8,15 +8,17 @@ import helmet, { type HelmetOptions } from 'helmet';
  * helmet runs a chain of 13 small middleware functions per request, each setting one
  * header to a value that depends only on the options (with options such as these,
  * where no directive is a function of the request). This runs that chain once
- * against a recorder and returns one middleware that sets the recorded headers (and
- * removes the ones helmet removes) — the same headers, in the same order, as
+ * against a recorder and returns one function that sets the recorded headers on a
+ * response (and removes the ones helmet removes) — the same headers, in the same order, as
  * `helmet(options)`. Options whose values depend on the request (a Content Security
  * Policy directive given as a function, e.g. a per-request nonce) are refused: use
  * `helmet(options)` itself for those.
  *
  * @throws Error when `options` make a header depend on the request.
  */
-export function securityHeaders(options: Readonly<HelmetOptions> = {}): RequestHandler {
+export function securityHeaderWriter(
+  options: Readonly<HelmetOptions> = {},
+): (res: ServerResponse) => void {
   const set: Array<readonly [string, string]> = [];
   const removed: string[] = [];
   let usedRequest = false;
@@ -43,9 +45,21 @@ export function securityHeaders(options: Readonly<HelmetOptions> = {}): RequestH
   if (!finished || usedRequest) {
     throw new Error('securityHeaders: these helmet options depend on the request; use helmet().');
   }
-  return (_req, res, next) => {
+  return (res) => {
     for (const name of removed) res.removeHeader(name);
     for (const [name, value] of set) res.setHeader(name, value);
+  };
+}
+
+/**
+ * {@link securityHeaderWriter} as a middleware of its own.
+ *
+ * @throws Error when `options` make a header depend on the request.
+ */
+export function securityHeaders(options: Readonly<HelmetOptions> = {}): RequestHandler {
+  const write = securityHeaderWriter(options);
+  return (_req, res, next) => {
+    write(res);
     next();
   };
 }

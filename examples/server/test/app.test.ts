@@ -8,6 +8,8 @@ import { type Logger as PinoLogger, pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { type CartIdentity, readConfig } from '../src/config.js';
+import { assignRequestId } from '../src/request-id.js';
+import { requestLogging } from '../src/request-log.js';
 import { securityHeaders } from '../src/security-headers.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -136,17 +138,52 @@ describe('example app', () => {
 });
 
 describe('request logs', () => {
-  /** A pino logger at `trace` whose lines are kept. */
-  function capturingLogger() {
-    const lines: Array<{ level: number; msg: string; res?: { statusCode: number } }> = [];
+  type Line = { level: number; msg: string; res?: { statusCode: number } } & Record<
+    string,
+    unknown
+  >;
+  /** A pino logger (at `trace` unless told) whose lines are kept. */
+  function capturingLogger(level = 'trace') {
+    const lines: Line[] = [];
+    const waiters: Array<{ test: (line: Line) => boolean; resolve: (line: Line) => void }> = [];
     const stream = new Writable({
       write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+        for (const text of String(chunk).split('\n')) {
+          if (!text) continue;
+          const line = JSON.parse(text) as Line;
+          lines.push(line);
+          for (const waiter of waiters.splice(0)) {
+            if (waiter.test(line)) waiter.resolve(line);
+            else waiters.push(waiter);
+          }
+        }
         done();
       },
     });
-    const logger: PinoLogger = pino({ level: 'trace' }, stream);
-    return { logger, lines };
+    const logger: PinoLogger = pino({ level }, stream);
+    /** The first line (seen or to come) that passes `test`. */
+    const lineWhere = (test: (line: Line) => boolean) =>
+      new Promise<Line>((resolve) => {
+        const seen = lines.find(test);
+        if (seen !== undefined) resolve(seen);
+        else waiters.push({ test, resolve });
+      });
+    return { logger, lines, lineWhere };
+  }
+  /** A bare express app with only the request log in front of `routes`. */
+  async function logged(logger: PinoLogger, routes: (app: express.Express) => void) {
+    const app = express();
+    const start = requestLogging(app, logger);
+    app.use((req, res, next) => {
+      assignRequestId(req, res);
+      start(req, res);
+      next();
+    });
+    routes(app);
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    closers.push(() => new Promise((resolve) => server.close(() => resolve())));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
   const levelOf = (
     lines: ReturnType<typeof capturingLogger>['lines'],
@@ -205,6 +242,95 @@ describe('request logs', () => {
     const broken = await fetch(`${brokenUrl}/items`);
     expect(broken.status).toBeGreaterThanOrEqual(500);
     expect(levelOf(failing.lines, broken.status)).toBe(50);
+  });
+
+  it('logs 5xx at error, and nothing else, at LOG_LEVEL=warn', async () => {
+    const { logger, lines, lineWhere } = capturingLogger('warn');
+    const url = await logged(logger, (app) => {
+      app.get('/ok', (_req, res) => {
+        res.json({});
+      });
+      app.get('/unavailable', (_req, res) => {
+        res.status(503).end();
+      });
+    });
+    expect((await fetch(`${url}/ok`)).status).toBe(200);
+    expect((await fetch(`${url}/unavailable`)).status).toBe(503);
+    await lineWhere((l) => l.res?.statusCode === 503);
+    expect(lines).toMatchObject([
+      { level: 50, msg: 'request errored', req: { method: 'GET', url: '/unavailable' } },
+    ]);
+  });
+
+  it('logs a request whose client went away before the answer as aborted', async () => {
+    const { logger, lineWhere } = capturingLogger();
+    let arrived!: () => void;
+    const handled = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const url = await logged(logger, (app) => {
+      app.get('/never', () => arrived()); // never answers
+    });
+    const client = request(`${url}/never`);
+    client.on('error', () => {}); // the socket hang-up of the request destroyed below
+    client.end();
+    await handled;
+    client.destroy();
+    expect(await lineWhere((l) => l.msg?.startsWith('request'))).toMatchObject({
+      level: 30,
+      msg: 'request aborted',
+      req: { method: 'GET', url: '/never' },
+    });
+  });
+
+  it('logs a response that failed at error with the error, once, and keeps serving', async () => {
+    const { logger, lines, lineWhere } = capturingLogger();
+    const url = await logged(logger, (app) => {
+      app.get('/twice', (_req, res) => {
+        res.end('done');
+        res.write('more'); // the response emits ERR_STREAM_WRITE_AFTER_END
+      });
+    });
+    expect(await (await fetch(`${url}/twice`)).text()).toBe('done');
+    const line = await lineWhere((l) => l.msg?.startsWith('request'));
+    expect(line).toMatchObject({
+      level: 50,
+      msg: 'request errored',
+      err: { code: 'ERR_STREAM_WRITE_AFTER_END' },
+    });
+    expect((await fetch(`${url}/twice`)).status).toBe(200);
+    await lineWhere((l) => l.msg?.startsWith('request') && l !== line);
+    expect(lines.filter((l) => l.msg?.startsWith('request'))).toHaveLength(2);
+  });
+
+  it('makes req.log, a child bound to the request, only for requests that use it', async () => {
+    const { logger, lineWhere } = capturingLogger();
+    let children = 0;
+    const child = logger.child.bind(logger);
+    logger.child = ((...args: Parameters<typeof child>) => {
+      children += 1;
+      return child(...args);
+    }) as typeof logger.child;
+    const url = await logged(logger, (app) => {
+      app.get('/quiet', (_req, res) => {
+        res.end();
+      });
+      app.get('/chatty', (req, res) => {
+        req.log.info({ step: 1 }, 'handler says');
+        req.log.info({ step: 2 }, 'handler says');
+        res.end();
+      });
+    });
+    await fetch(`${url}/quiet`, { headers: { 'x-request-id': 'q-1' } });
+    await lineWhere((l) => l.msg === 'request completed');
+    expect(children).toBe(0);
+    await fetch(`${url}/chatty?a=1`, { headers: { 'x-request-id': 'c-1' } });
+    expect(await lineWhere((l) => l.msg === 'handler says')).toMatchObject({
+      req: { id: 'c-1', method: 'GET', url: '/chatty?a=1' },
+      step: 1,
+    });
+    await lineWhere((l) => l.msg === 'request completed' && (l.req as { id: string }).id === 'c-1');
+    expect(children).toBe(1);
   });
 });
 
