@@ -38,14 +38,27 @@ export interface RunningServer {
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
+/** Options of {@link startServer} that are not configuration. */
+export interface StartOptions {
+  /** The file descriptor the logs are written to. Default: 1 (stdout). */
+  readonly logFd?: number;
+}
+
 /** Starts the example server with `config`. */
-export async function startServer(config: ServerConfig): Promise<RunningServer> {
+export async function startServer(
+  config: ServerConfig,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   // Asynchronous writes (sonic-boom): a log line does not block the request that
-  // logs it; lines written while one write is in flight go out together, and
-  // whatever is pending is flushed when the process exits.
+  // logs it; lines written while one write is in flight go out together. Shutdown
+  // waits until every line is written (`flush`), and pino writes whatever is left
+  // synchronously when the process exits. `minLength: 1` writes each line at once,
+  // as the default 0 does, but makes `flush(cb)` wait for the writes in flight
+  // (with 0, sonic-boom's flush does nothing and calls back at once).
+  const destination = pino.destination({ dest: options.logFd ?? 1, sync: false, minLength: 1 });
   const logger = pino(
     { level: config.logLevel, base: { service: 'cartkit-example' } },
-    pino.destination({ sync: false }),
+    destination,
   );
 
   let demo: Awaited<ReturnType<typeof startFakeReservationService>> | undefined;
@@ -181,6 +194,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await cart.close(Math.max(0, deadline - Date.now()));
       await demo?.close();
       logger.info('shut down cleanly; unfinished reservation tasks stay in the outbox');
+      // Every line logged so far written out (a slow stdout may still hold some),
+      // within what is left of the shutdown bound.
+      await logsWritten(destination, Math.max(0, deadline - Date.now()));
     })();
     return shuttingDown;
   };
@@ -191,6 +207,24 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
     shutdown,
   };
+}
+
+/**
+ * Resolves once the lines given to `destination` so far are written (a write error
+ * counts as done: nothing more can be written), or after `limitMs`.
+ */
+function logsWritten(
+  destination: ReturnType<typeof pino.destination>,
+  limitMs: number,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, limitMs);
+    timer.unref();
+    destination.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Check the request and header timeouts often enough for them to hold to within ~25 %. */
