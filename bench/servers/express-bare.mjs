@@ -1,5 +1,7 @@
 // Baseline: the framework's ceiling. A bare express 5 app serving GET /items and
-// POST /items (express.json) from an in-memory array. PORT from the environment.
+// POST /items (express.json) from an in-memory array, and POST /reserve {name} the way
+// cartkit answers a line whose reservation is already pending (200 with the line's
+// reservation, ETag, Location; 404 for a name not in the array). PORT from the environment.
 import express from 'express';
 import { createItems } from './baseline-items.mjs';
 
@@ -12,6 +14,21 @@ app.post('/items', express.json(), (req, res) => {
   const added = items.add(req.body);
   if (added === undefined) res.status(400).json({ error: 'invalid body' });
   else res.status(201).json(added);
+});
+app.post('/reserve', express.json(), (req, res) => {
+  const cart = items.list();
+  const name = req.body?.name;
+  const item = cart.items.find((i) => i.name === name);
+  if (item === undefined) {
+    res.status(404).json({ code: 'ITEM_NOT_FOUND' });
+    return;
+  }
+  res.set({
+    ETag: `"${cart.version}"`,
+    'Cache-Control': 'private, no-cache',
+    Location: `/items/${encodeURIComponent(name)}`,
+  });
+  res.json({ name, reservation: item.reservation, version: cart.version });
 });
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
