@@ -11,7 +11,8 @@
 //
 //   pnpm -r run build
 //   node bench/micro/reserve-tail.mjs [--rounds 3] [--seconds 2] [--no-express]
-//     [--node-args "--max-semi-space-size=32"] [--latency 500] [--json out.json]
+//     [--node-args="--max-semi-space-size=32"] [--latency 500] [--json out.json]
+//     [--server examples/server/dist/main.js]   (e.g. a copy of an earlier build, to compare)
 //
 // The probe costs the server some CPU: compare runs of this script with each other,
 // not with the `reserve` row of `bench/run.mjs`.
@@ -33,6 +34,7 @@ const { values: opts } = parseArgs({
     'no-express': { type: 'boolean', default: false },
     'node-args': { type: 'string', default: '' },
     json: { type: 'string' },
+    server: { type: 'string', default: join(root, 'examples/server/dist/main.js') },
   },
 });
 const CARTS = 50;
@@ -69,7 +71,7 @@ const cartkit = await startServer({
     ...opts['node-args'].split(' ').filter(Boolean),
     '--import',
     join(root, 'bench/servers/latency-probe.mjs'),
-    join(root, 'examples/server/dist/main.js'),
+    opts.server,
   ],
   env: {
     LOG_LEVEL: 'info',
