@@ -7,9 +7,12 @@ import {
   type ChangeFeedEvent,
   type CompletedIdempotencyRecord,
   ConflictError,
+  createCart,
   ErrorCode,
   MemoryCartStorage,
   MemoryChangeFeed,
+  MemoryReserver,
+  newTask,
   type SaveCartOptions,
   StorageError,
   silentLogger,
@@ -361,6 +364,74 @@ describe('CartRepository: changes queued behind a save are combined', () => {
         status: 'rejected',
         reason: { code: ErrorCode.STORAGE_FAILURE },
       });
+    }
+  });
+
+  it('refuses tasks that repeat an id within one save (a generateId that repeats) before anything is written', async () => {
+    // Stores key tasks by id: SQLite and PostgreSQL would drop the second, memory would
+    // overwrite the first — a reservation or a release silently lost.
+    let repeat = false;
+    let n = 0;
+    const storage = new GatedStorage();
+    const reserver = new MemoryReserver();
+    const cart = await createCart({
+      storage,
+      reserver,
+      generateId: () => (repeat ? 'same-id' : `id-${++n}`),
+    });
+    try {
+      await cart.service.addItem('c1', { name: 'A' });
+      await cart.service.addItem('c1', { name: 'B' });
+      await cart.scheduler.whenIdle();
+      expect(reserver.held()).toHaveLength(2);
+      const before = await storage.getCart('c1');
+      repeat = true;
+      // One change with two tasks: emptying the cart releases both reservations.
+      await expect(cart.service.clear('c1')).rejects.toMatchObject({
+        code: ErrorCode.INVALID_OPTION,
+        kind: 'configuration',
+        details: { option: 'generateId', taskId: 'same-id' },
+      });
+      expect(await storage.getCart('c1')).toEqual(before);
+      // Two changes combined into one save, each with a task of the same id: the first
+      // is saved, the second refused on its own.
+      repeat = false;
+      const gate = storage.holdNextSave();
+      const opening = cart.service.setQuantity('c1', 'A', 3);
+      await gate.reached;
+      repeat = true;
+      const c = cart.service.addItem('c1', { name: 'C' });
+      const d = cart.service.addItem('c1', { name: 'D' });
+      gate.release();
+      await opening;
+      expect((await c).line.name).toBe('C');
+      await expect(d).rejects.toMatchObject({ code: ErrorCode.INVALID_OPTION });
+      expect((await storage.getCart('c1'))?.lines.map((l) => l.name)).toEqual(['A', 'B', 'C']);
+      expect(before?.lines.map((l) => l.name)).toEqual(['A', 'B']);
+      // Tasks added outside a cart change (clean-up releases) are held to the same rule.
+      const outbox = new (class extends MemoryCartStorage {
+        enqueued = 0;
+        override async enqueueTasks(tasks: Parameters<MemoryCartStorage['enqueueTasks']>[0]) {
+          this.enqueued += tasks.length;
+          await super.enqueueTasks(tasks);
+        }
+      })();
+      const repository = new CartRepository({
+        storage: outbox,
+        clock: systemClock,
+        logger: silentLogger,
+        maxSaveAttempts: 3,
+      });
+      const release = (itemName: string) =>
+        newTask({ id: 'r-1', kind: 'release', cartId: 'c1', itemName, quantity: 1, now: 0 });
+      await expect(repository.enqueueTasks([release('A'), release('B')])).rejects.toMatchObject({
+        code: ErrorCode.INVALID_OPTION,
+      });
+      expect(outbox.enqueued).toBe(0);
+      await repository.enqueueTasks([release('A')]);
+      expect(outbox.enqueued).toBe(1);
+    } finally {
+      await cart.close();
     }
   });
 

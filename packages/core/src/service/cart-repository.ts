@@ -1,6 +1,6 @@
 import { type Cart, type CartLine, emptyCart } from '../domain/cart.js';
 import type { ReservationTask } from '../domain/task.js';
-import { ConflictError, ErrorCode } from '../errors/index.js';
+import { ConfigurationError, ConflictError, ErrorCode } from '../errors/index.js';
 import type { CartStore } from '../ports/cart-store.js';
 import type { CartChange, ChangeFeed } from '../ports/change-feed.js';
 import type { Clock } from '../ports/clock.js';
@@ -120,6 +120,8 @@ export class CartRepository {
    * spurious change event or stale `ETag`), e.g. a cleanup release.
    */
   enqueueTasks(tasks: readonly ReservationTask[]): Promise<void> {
+    const repeated = repeatedTaskId(tasks, new Set());
+    if (repeated !== undefined) return Promise.reject(duplicateTaskId(repeated));
     return this.#options.storage.enqueueTasks(tasks);
   }
 
@@ -310,6 +312,7 @@ function applyRound(
 ): { outcomes: Outcome[]; lines: readonly CartLine[]; tasks: ReservationTask[] } {
   const outcomes: Outcome[] = [];
   const tasks: ReservationTask[] = [];
+  const taskIds = new Set<string>();
   let cart = current;
   let exists = stored;
   for (const entry of round) {
@@ -337,12 +340,41 @@ function applyRound(
       continue;
     }
     const own = mutation.tasks ?? [];
+    // Stores key tasks by id: a repeated id would be dropped (SQLite, PostgreSQL) or
+    // overwrite the other task (memory) — a reservation or release silently lost.
+    const repeated = own.length === 0 ? undefined : repeatedTaskId(own, taskIds);
+    if (repeated !== undefined) {
+      outcomes.push({ type: 'failed', error: duplicateTaskId(repeated) });
+      continue;
+    }
     outcomes.push({ type: 'changed', result: mutation.result, tasks: own });
     tasks.push(...own);
     cart = { ...cart, lines: mutation.lines };
     exists = true;
   }
   return { outcomes, lines: cart.lines, tasks };
+}
+
+/**
+ * The first id of `tasks` that is repeated among them or already in `seen`, or
+ * `undefined`; adds the ids to `seen` when none is.
+ */
+function repeatedTaskId(tasks: readonly ReservationTask[], seen: Set<string>): string | undefined {
+  const own = new Set<string>();
+  for (const task of tasks) {
+    if (own.has(task.id) || seen.has(task.id)) return task.id;
+    own.add(task.id);
+  }
+  for (const id of own) seen.add(id);
+  return undefined;
+}
+
+/** Two tasks of one write share an id: only a `generateId` that repeats ids does that. */
+function duplicateTaskId(id: string): ConfigurationError {
+  return new ConfigurationError(
+    `Two reservation tasks of one write have the id "${id}": generateId must return a new id on every call (nothing was written).`,
+    { option: 'generateId', details: { taskId: id } },
+  );
 }
 
 /** The completed idempotency records of the round's saved changes, built on `next`. */

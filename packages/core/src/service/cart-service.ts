@@ -60,7 +60,11 @@ export interface CartServiceOptions {
    * version. 1 saves every write on its own. Default 64.
    */
   readonly maxCombinedChanges?: number;
-  /** Source of task ids (and so of idempotency keys). Default `crypto.randomUUID`. */
+  /**
+   * Source of task ids (and so of idempotency keys). Default `crypto.randomUUID`.
+   * It must return a new id on every call: a write whose tasks would share an id is
+   * refused before anything is stored (`ConfigurationError`, `INVALID_OPTION`).
+   */
   readonly generateId?: () => string;
 }
 
