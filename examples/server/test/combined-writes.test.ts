@@ -24,15 +24,43 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Resolves when `count` calls were made; `calls()` says how many so far. */
+function callCounter() {
+  let count = 0;
+  const waiting: Array<{ count: number; resolve: () => void }> = [];
+  return {
+    called() {
+      count++;
+      for (const waiter of waiting.filter((w) => w.count <= count)) {
+        waiting.splice(waiting.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    },
+    reached: (wanted: number) =>
+      new Promise<void>((resolve) => {
+        if (count >= wanted) resolve();
+        else waiting.push({ count: wanted, resolve });
+      }),
+  };
+}
+
 async function serve() {
   const sqlite = await createSqliteCartStorage({ path: join(dir, 'cart.db') });
   let saves = 0;
-  // The SQLite storage, counting cart saves (every other call goes straight to it).
+  let held: { reached: () => void; release: Promise<void> } | undefined;
+  // The SQLite storage, counting cart saves and able to hold the next one (every
+  // other call goes straight to it).
   const storage = new Proxy(sqlite, {
     get(target, property) {
       if (property === 'saveCart') {
-        return (...args: Parameters<CartStorage['saveCart']>) => {
+        return async (...args: Parameters<CartStorage['saveCart']>) => {
           saves++;
+          const gate = held;
+          held = undefined;
+          if (gate !== undefined) {
+            gate.reached();
+            await gate.release;
+          }
           return target.saveCart(...args);
         };
       }
@@ -40,10 +68,40 @@ async function serve() {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   }) as CartStorage;
+  /** Holds the next cart save until `release()`; `reached` settles once it waits. */
+  const holdNextSave = () => {
+    let release = () => {};
+    let reached = () => {};
+    const reachedPromise = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const releasePromise = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    held = { reached, release: releasePromise };
+    return { reached: reachedPromise, release };
+  };
   const reserver = new MemoryReserver();
   const cart = await createCart({ storage, reserver });
+  // The service, telling when a write reached it (and so the cart's write queue: the
+  // service queues the write in the same call).
+  const writes = callCounter();
+  const service = new Proxy(cart.service, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property === 'addItem' || property === 'removeItem' || property === 'setQuantity') {
+        return (...args: unknown[]) => {
+          const result = value.apply(target, args);
+          writes.called();
+          return result;
+        };
+      }
+      return value.bind(target);
+    },
+  });
   const app = createApp({
-    service: cart.service,
+    service,
     storage: cart.storage,
     logger: pino({ level: 'silent' }),
     cartIdentity: 'shared',
@@ -57,7 +115,7 @@ async function serve() {
     await cart.close();
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url, saves: () => saves, cart, reserver };
+  return { url, saves: () => saves, cart, reserver, holdNextSave, writes };
 }
 
 const post = (url: string, name: string, key?: string) =>
@@ -131,5 +189,48 @@ describe('POST /items to one cart on SQLite, concurrently', () => {
       items: Array<{ name: string; quantity: number }>;
     };
     expect(after.items.find((item) => item.name === 'Hot')?.quantity).toBe(80);
+  });
+
+  it('answers a POST whose line a DELETE of the same round removes with the line at its own version, never a line its ETag lacks', async () => {
+    const { url, holdNextSave, writes } = await serve();
+    const gate = holdNextSave();
+    const opening = post(url, 'Opening');
+    await gate.reached;
+    await writes.reached(1);
+    // Queued behind the save in flight, in this order: add X, remove X, add Y.
+    const added = post(url, 'X', 'key-x');
+    await writes.reached(2);
+    const removed = fetch(`${url}/items/X`, { method: 'DELETE' });
+    await writes.reached(3);
+    const other = post(url, 'Y');
+    await writes.reached(4);
+    gate.release();
+    expect((await opening).status).toBe(201);
+    const [addedRes, removedRes, otherRes] = await Promise.all([added, removed, other]);
+    expect(addedRes.status).toBe(201);
+    expect(removedRes.status).toBe(204);
+    expect(otherRes.status).toBe(201);
+    const body = (await addedRes.json()) as { item: { name: string }; version: number };
+    expect(body.item.name).toBe('X');
+    expect(addedRes.headers.get('etag')).toBe(`"${body.version}"`);
+    // The removal is a later version than the add: at the add's version X existed.
+    const removedAt = Number(removedRes.headers.get('etag')?.replaceAll('"', ''));
+    expect(removedAt).toBe(body.version + 1);
+    expect(((await otherRes.json()) as { version: number }).version).toBe(removedAt);
+    // The item is gone now, as of a later version; its Location says so.
+    const location = addedRes.headers.get('location') ?? '';
+    expect(location).toBe('/items/X');
+    const now = await fetch(`${url}${location}`);
+    expect(now.status).toBe(404);
+    const items = (await (await fetch(`${url}/items`)).json()) as {
+      items: Array<{ name: string }>;
+      version: number;
+    };
+    expect(items.items.map((item) => item.name)).toEqual(['Opening', 'Y']);
+    // A retry of the keyed POST replays the same, consistent answer.
+    const again = await post(url, 'X', 'key-x');
+    expect(again.status).toBe(201);
+    expect(again.headers.get('etag')).toBe(addedRes.headers.get('etag'));
+    expect(await again.json()).toEqual(body);
   });
 });

@@ -126,22 +126,53 @@ describe('CartRepository: changes queued behind a save are combined', () => {
     await gate.reached;
     const a = service.setQuantity('c1', 'A', 5);
     const missing = service.setQuantity('c1', 'Missing', 2);
+    // Removes the line `a` changed in this round: it opens the next round (version 4).
     const removed = service.removeItem('c1', 'A');
     const removedAgain = service.removeItem('c1', 'A'); // A is gone by then: ITEM_NOT_FOUND
     const c = service.addItem('c1', { name: 'C', quantity: 3 });
     gate.release();
     await first;
     expect((await a).line.quantity).toBe(5);
+    expect((await a).cart.version).toBe(3);
     await expect(missing).rejects.toMatchObject({ code: ErrorCode.ITEM_NOT_FOUND });
-    await removed;
+    expect((await removed).cart.version).toBe(4);
     await expect(removedAgain).rejects.toMatchObject({ code: ErrorCode.ITEM_NOT_FOUND });
-    expect((await c).cart.version).toBe(3);
-    expect(storage.saves.map((s) => s.version)).toEqual([1, 2, 3]);
+    expect((await c).cart.version).toBe(4);
+    expect(storage.saves.map((s) => s.version)).toEqual([1, 2, 3, 4]);
     const cart = await service.getCart('c1');
     expect(cart.lines.map((l) => [l.name, l.quantity])).toEqual([
       ['B', 1],
       ['C', 3],
     ]);
+  });
+
+  it('saves a removal of a line changed earlier in the round in a version of its own, so no answer shows a line its version lacks', async () => {
+    const { storage, service } = setup();
+    await service.addItem('c1', { name: 'Kept' });
+    const gate = storage.holdNextSave();
+    const opening = service.addItem('c1', { name: 'Opening' });
+    await gate.reached;
+    const added = service.addItem('c1', { name: 'X', quantity: 2 });
+    const other = service.addItem('c1', { name: 'Y' });
+    const removed = service.removeItem('c1', 'X'); // removes what `added` added
+    const after = service.addItem('c1', { name: 'Z' });
+    const changed = service.setQuantity('c1', 'Kept', 4);
+    const cleared = service.clear('c1'); // removes what `changed` changed
+    gate.release();
+    await opening;
+    // Every answer's cart has the answer's line.
+    for (const outcome of [await added, await other, await after, await changed]) {
+      expect(outcome.cart.lines).toContainEqual(outcome.line);
+    }
+    expect((await added).cart.version).toBe(3);
+    expect((await other).cart.version).toBe(3);
+    expect((await removed).cart.version).toBe(4);
+    expect((await removed).cart.lines.map((l) => l.name)).toEqual(['Kept', 'Opening', 'Y', 'Z']);
+    expect((await after).cart.version).toBe(4);
+    expect((await changed).cart.version).toBe(4);
+    expect((await cleared).version).toBe(5);
+    expect(storage.saves.map((s) => s.version)).toEqual([1, 2, 3, 4, 5]);
+    expect((await service.getCart('c1')).lines).toEqual([]);
   });
 
   it('runs a change with expectedVersion only first in a save, on the cart as read', async () => {

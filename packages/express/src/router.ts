@@ -344,7 +344,9 @@ function cartHeaders(cart: Cart): Record<string, string> {
  * flight are saved together as one version, so the cart a write returns may hold
  * later writes to its line too: the body shows the line at the version its `ETag`
  * names (a client caching it under that tag would otherwise keep a state that never
- * had that version). Falls back to the write's own line if the cart no longer has it.
+ * had that version). core never saves a write together with a later removal of its
+ * line (the removal opens the next version), so the line is there; the write's own
+ * line is only a fallback.
  */
 function lineAsSaved({ cart, line }: { cart: Cart; line: CartLine }): CartLine {
   return findLine(cart, line.name) ?? line;

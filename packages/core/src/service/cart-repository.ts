@@ -213,7 +213,14 @@ export class CartRepository {
         return;
       }
       const now = new Date(nowMs).toISOString();
-      const { outcomes, lines, tasks } = applyRound(round, current, stored !== undefined, nowMs);
+      const { outcomes, lines, tasks, cut } = applyRound(
+        round,
+        current,
+        stored !== undefined,
+        nowMs,
+      );
+      // The changes from `cut` on go first in the queue, for the next round.
+      if (cut !== undefined) queue.unshift(...round.splice(cut));
       if (!outcomes.some((outcome) => outcome.type === 'changed')) {
         settle(round, outcomes, current);
         return;
@@ -303,19 +310,32 @@ export class CartRepository {
  * Runs a round's changes in order on `current`: each on the lines the changes
  * before it left; one that throws (or whose `expectedVersion` does not match) is
  * left out and the next continues from the cart before it.
+ *
+ * A change that would remove a line an earlier change of the round added or changed
+ * ends the round before it (`cut`: its index): it goes into the next round, a version
+ * of its own. Every change of a round answers with the cart as saved, so the earlier
+ * change's answer (its line, at that version) would otherwise show a line that the
+ * version does not have — a `201` whose `Location` is 404 at its own `ETag`.
  */
 function applyRound(
   round: readonly Entry<unknown>[],
   current: Cart,
   stored: boolean,
   now: number,
-): { outcomes: Outcome[]; lines: readonly CartLine[]; tasks: ReservationTask[] } {
+): {
+  outcomes: Outcome[];
+  lines: readonly CartLine[];
+  tasks: ReservationTask[];
+  cut: number | undefined;
+} {
   const outcomes: Outcome[] = [];
   const tasks: ReservationTask[] = [];
   const taskIds = new Set<string>();
+  /** Names of the lines the round's changes so far added or changed (combined rounds only). */
+  const touched = new Set<string>();
   let cart = current;
   let exists = stored;
-  for (const entry of round) {
+  for (const [index, entry] of round.entries()) {
     const { expectedVersion } = entry.options;
     if (expectedVersion !== undefined && current.version !== expectedVersion) {
       outcomes.push({
@@ -339,6 +359,9 @@ function applyRound(
       outcomes.push({ type: 'unchanged', result: mutation.result });
       continue;
     }
+    if (index > 0 && removesAny(mutation.lines, touched)) {
+      return { outcomes, lines: cart.lines, tasks, cut: index };
+    }
     const own = mutation.tasks ?? [];
     // Stores key tasks by id: a repeated id would be dropped (SQLite, PostgreSQL) or
     // overwrite the other task (memory) — a reservation or release silently lost.
@@ -349,10 +372,29 @@ function applyRound(
     }
     outcomes.push({ type: 'changed', result: mutation.result, tasks: own });
     tasks.push(...own);
+    if (round.length > 1) addChangedNames(touched, cart.lines, mutation.lines);
     cart = { ...cart, lines: mutation.lines };
     exists = true;
   }
-  return { outcomes, lines: cart.lines, tasks };
+  return { outcomes, lines: cart.lines, tasks, cut: undefined };
+}
+
+/** Adds to `names` the name of every line of `after` that is not a line of `before` as is. */
+function addChangedNames(
+  names: Set<string>,
+  before: readonly CartLine[],
+  after: readonly CartLine[],
+): void {
+  const unchanged = new Set(before);
+  for (const line of after) if (!unchanged.has(line)) names.add(line.name);
+}
+
+/** True when one of `names` has no line in `lines`. */
+function removesAny(lines: readonly CartLine[], names: ReadonlySet<string>): boolean {
+  if (names.size === 0) return false;
+  let present = 0;
+  for (const line of lines) if (names.has(line.name)) present++;
+  return present < names.size;
 }
 
 /**
