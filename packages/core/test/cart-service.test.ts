@@ -222,7 +222,7 @@ describe('CartService: bad input is refused with a stable code and writes nothin
   it('refuses a malformed expected version with INVALID_VERSION', async () => {
     const { storage, service } = setup();
     await service.addItem('c1', { name: 'A' });
-    for (const expectedVersion of [-1, 1.5, Number.NaN, '1']) {
+    for (const expectedVersion of [-1, 1.5, Number.NaN, '1', [], [1, -1], [1, '2']]) {
       await rejectsUnchanged(
         storage,
         'c1',
@@ -230,6 +230,21 @@ describe('CartService: bad input is refused with a stable code and writes nothin
         ErrorCode.INVALID_VERSION,
       );
     }
+  });
+
+  it('accepts a list of expected versions: the write succeeds at any of them, and fails otherwise', async () => {
+    const { storage, service } = setup();
+    await service.addItem('c1', { name: 'A' });
+    const { cart } = await service.addItem('c1', { name: 'B' }, { expectedVersion: [0, 1, 5] });
+    expect(cart.version).toBe(2);
+    const error = await rejectsUnchanged(
+      storage,
+      'c1',
+      service.addItem('c1', { name: 'C' }, { expectedVersion: [1, 5] }),
+      ErrorCode.VERSION_MISMATCH,
+    );
+    expect(error.message).toBe('Cart is at version 2, not one of the expected 1, 5.');
+    expect(error.details).toMatchObject({ currentVersion: 2, expectedVersion: [1, 5] });
   });
 });
 

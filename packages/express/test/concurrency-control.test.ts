@@ -77,6 +77,97 @@ describe('ETag and If-Match', () => {
     expect(stale.status).toBe(412);
   });
 
+  it('checks an If-Match list in the write itself, on the cart as stored: a change in between neither slips past it nor fails it', async () => {
+    const storage = new GatedStorage();
+    // Tells when a write reached the service (which queues it behind the save in flight
+    // in the same call), so the order below is made by events, not timing.
+    let writes = 0;
+    const waiting: Array<{ count: number; resolve: () => void }> = [];
+    const writesReached = (count: number) =>
+      new Promise<void>((resolve) => {
+        if (writes >= count) resolve();
+        else waiting.push({ count, resolve });
+      });
+    api = await startCartApi({
+      storage,
+      cart: { reserveOnAdd: false },
+      wrapService: (service) =>
+        new Proxy(service, {
+          get(target, property) {
+            const value = Reflect.get(target, property, target);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              const result = value.apply(target, args);
+              if (property !== 'getCart' && property !== 'getItem') {
+                writes++;
+                for (const waiter of waiting.filter((w) => w.count <= writes)) {
+                  waiting.splice(waiting.indexOf(waiter), 1);
+                  waiter.resolve();
+                }
+              }
+              return result;
+            };
+          },
+        }),
+    });
+    await api.post('/items', { name: 'Apple' });
+    const before = writes;
+    // Another client's write is being saved (version 2) when these requests come: a
+    // client that accepts versions 1 and 2 must succeed on 2; one that accepts 1 and 7
+    // must fail, and its change must not land on top of version 2.
+    const gate = storage.holdNextSave();
+    const other = api.post('/items', { name: 'Pear' });
+    await gate.reached;
+    const accepting = api.request('PATCH', '/items/Apple', {
+      json: { quantity: 5 },
+      headers: { 'if-match': '"1", "2"' },
+    });
+    await writesReached(before + 2);
+    const refusing = api.request('PATCH', '/items/Apple', {
+      json: { quantity: 9 },
+      headers: { 'if-match': '"1", "7"' },
+    });
+    await writesReached(before + 3);
+    gate.open();
+    expect((await other).status).toBe(201);
+    const accepted = await accepting;
+    expect(accepted.status).toBe(200);
+    expect(accepted.headers.get('etag')).toBe('"3"');
+    const refused = await refusing;
+    expect(refused.status).toBe(412);
+    expect(refused.body).toMatchObject({ code: 'VERSION_MISMATCH', currentVersion: 3 });
+    const stored = await api.stored();
+    expect(stored.version).toBe(3);
+    const lines = stored.lines as Array<{ name: string; quantity: number }>;
+    expect(lines.map((l) => [l.name, l.quantity])).toEqual([
+      ['Apple', 5],
+      ['Pear', 1],
+    ]);
+  });
+
+  it('lets as many concurrent writers win as the versions an If-Match list names, one after the other', async () => {
+    api = await startCartApi({ cart: { reserveOnAdd: false } });
+    await api.post('/items', { name: 'Apple' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        api.request('PATCH', '/items/Apple', {
+          json: { quantity: i + 2 },
+          headers: { 'if-match': '"1", "2"' },
+        }),
+      ),
+    );
+    const won = results.filter((r) => r.status === 200);
+    expect(won.map((r) => r.headers.get('etag')).sort()).toEqual(['"2"', '"3"']);
+    expect(results.filter((r) => r.status === 412)).toHaveLength(18);
+    const stored = await api.stored();
+    expect(stored.version).toBe(3);
+    // No lost update: the cart holds the answer of the write that made version 3.
+    const last = won.find((r) => r.headers.get('etag') === '"3"');
+    const [line] = stored.lines as Array<{ quantity: number }>;
+    const lastBody = last?.body as { item: { quantity: number } } | undefined;
+    expect(line?.quantity).toBe(lastBody?.item.quantity);
+  });
+
   it('treats If-Match: * as "the cart exists"', async () => {
     api = await startCartApi({ cart: { reserveOnAdd: false } });
     const before = await api.post('/items', { name: 'Apple' }, { 'if-match': '*' });

@@ -153,6 +153,23 @@ export function parseVersion(value: unknown): number {
   return value;
 }
 
+/**
+ * Validates `WriteOptions.expectedVersion`: one version, or a non-empty list of them
+ * (any of which will do: HTTP `If-Match` with several entity tags). Throws
+ * `INVALID_VERSION`.
+ */
+export function parseExpectedVersion(value: unknown): number | readonly number[] {
+  if (!Array.isArray(value)) return parseVersion(value);
+  if (value.length === 0) {
+    throw new ValidationError(
+      ErrorCode.INVALID_VERSION,
+      'Expected versions must be a non-empty list of non-negative integers.',
+      { details: { field: 'expectedVersion' } },
+    );
+  }
+  return Object.freeze(value.map(parseVersion));
+}
+
 /** Checks user-supplied limits and fills in defaults. Throws {@link ConfigurationError}. */
 export function resolveLimits(limits: Partial<CartLimits> | undefined): CartLimits {
   const resolved = { ...defaultCartLimits, ...limits };

@@ -32,8 +32,8 @@ export interface MutationResult<R> {
 
 /** Options of {@link CartRepository.mutate}. */
 export interface MutateOptions<R> {
-  /** Fail with `VERSION_MISMATCH` unless the cart is at this version. */
-  readonly expectedVersion?: number;
+  /** Fail with `VERSION_MISMATCH` unless the cart is at this version (or one of these). */
+  readonly expectedVersion?: number | readonly number[];
   /**
    * Builds the completed idempotency record answering this change, from the cart
    * about to be saved and the change function's result; it is saved in the same
@@ -337,12 +337,14 @@ function applyRound(
   let exists = stored;
   for (const [index, entry] of round.entries()) {
     const { expectedVersion } = entry.options;
-    if (expectedVersion !== undefined && current.version !== expectedVersion) {
+    if (expectedVersion !== undefined && !isExpected(current.version, expectedVersion)) {
       outcomes.push({
         type: 'failed',
         error: new ConflictError(
           ErrorCode.VERSION_MISMATCH,
-          `Cart is at version ${current.version}, not the expected ${expectedVersion}.`,
+          typeof expectedVersion === 'number'
+            ? `Cart is at version ${current.version}, not the expected ${expectedVersion}.`
+            : `Cart is at version ${current.version}, not one of the expected ${expectedVersion.join(', ')}.`,
           { details: { currentVersion: current.version, expectedVersion } },
         ),
       });
@@ -377,6 +379,10 @@ function applyRound(
     exists = true;
   }
   return { outcomes, lines: cart.lines, tasks, cut: undefined };
+}
+
+function isExpected(version: number, expected: number | readonly number[]): boolean {
+  return typeof expected === 'number' ? version === expected : expected.includes(version);
 }
 
 /** Adds to `names` the name of every line of `after` that is not a line of `before` as is. */

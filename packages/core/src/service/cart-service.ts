@@ -18,9 +18,9 @@ import {
 import {
   type CartLimits,
   parseCartId,
+  parseExpectedVersion,
   parseItemName,
   parseQuantity,
-  parseVersion,
   resolveLimits,
 } from '../domain/rules.js';
 import { ConfigurationError, ErrorCode, NotFoundError, ValidationError } from '../errors/index.js';
@@ -73,8 +73,12 @@ export interface CartServiceOptions {
  * answers the write. `O` is what the write method returns.
  */
 export interface WriteOptions<O = unknown> {
-  /** Fail with `VERSION_MISMATCH` unless the cart is at this version (HTTP `If-Match`). */
-  readonly expectedVersion?: number;
+  /**
+   * Fail with `VERSION_MISMATCH` unless the cart is at this version, or at one of
+   * these versions (HTTP `If-Match` with one or several entity tags). Checked in the
+   * compare-and-set that saves the write, on the cart as stored.
+   */
+  readonly expectedVersion?: number | readonly number[];
   /**
    * Builds the completed `Idempotency-Key` record answering this write from its
    * outcome (the cart about to be saved and the line it concerns). It is evaluated
@@ -364,7 +368,9 @@ export class CartService {
     change: (cart: Cart, ctx: TransitionContext, exists: boolean) => CartMutation<R>,
   ): Promise<O> {
     const expectedVersion =
-      options.expectedVersion === undefined ? undefined : parseVersion(options.expectedVersion);
+      options.expectedVersion === undefined
+        ? undefined
+        : parseExpectedVersion(options.expectedVersion);
     const record = options.idempotency;
     let presented: { cart: Cart; outcome: O } | undefined;
     const outcome = await this.#repository.mutate(

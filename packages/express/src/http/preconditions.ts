@@ -72,31 +72,40 @@ function versionOf(tag: EntityTag): number | undefined {
 /**
  * Turns an `If-Match` condition into core's `expectedVersion` (strong comparison).
  *
- * - one tag `"n"`: `expectedVersion` n; the service checks it atomically with the write.
- * - several tags: the current version if it is listed (the write is then
- *   compare-and-set on it, so a concurrent change still fails).
+ * - one tag `"n"`: `expectedVersion` n;
+ * - several tags: the list of the versions they name, any of which will do.
+ *
+ * Either way the service checks it in the compare-and-set that saves the write, on
+ * the cart as stored: no version is read beforehand, so a change in between cannot
+ * slip past the condition or make it fail spuriously.
  * - `*`: the cart must exist (carts are never deleted, so no version is pinned).
  *
- * @throws ConflictError `VERSION_MISMATCH` (412) when the condition cannot hold.
+ * @throws ConflictError `VERSION_MISMATCH` (412) when the condition cannot hold (`*`
+ *   on a cart never written; tags that name no cart version).
  */
 export async function expectedVersionFor(
   condition: EntityTagCondition | undefined,
   currentVersion: () => Promise<number>,
-): Promise<number | undefined> {
+): Promise<number | readonly number[] | undefined> {
   if (condition === undefined) return undefined;
   if (condition.any) {
     const current = await currentVersion();
     if (current === 0) throw mismatch('The cart does not exist yet (If-Match: *).', current);
     return undefined;
   }
-  const versions = condition.tags
-    .filter((tag) => !tag.weak)
-    .map(versionOf)
-    .filter((version): version is number => version !== undefined);
+  const versions = [
+    ...new Set(
+      condition.tags
+        .filter((tag) => !tag.weak)
+        .map(versionOf)
+        .filter((version): version is number => version !== undefined),
+    ),
+  ];
   const [only] = versions;
   if (versions.length === 1 && only !== undefined) return only;
+  if (versions.length > 1) return versions;
+  // Weak or foreign tags only: no version can match (strong comparison).
   const current = await currentVersion();
-  if (versions.includes(current)) return current;
   throw mismatch(`Cart is at version ${current}, which If-Match does not list.`, current);
 }
 

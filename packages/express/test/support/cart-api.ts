@@ -54,6 +54,8 @@ export interface StartOptions {
   readonly mount?: string;
   /** Leave the change feed out of the router (no `GET /events`). */
   readonly withoutEvents?: boolean;
+  /** What the router gets as its service (e.g. one that tells when a write reached it). */
+  readonly wrapService?: (service: CartRuntime['service']) => CartRouterOptions['service'];
 }
 
 /** Starts a real express app with the cart router on a core in-memory cart. */
@@ -71,7 +73,7 @@ export async function startCartApi(options: StartOptions = {}): Promise<CartApi>
   app.use(
     mount,
     createCartRouter({
-      service: runtime.service,
+      service: options.wrapService?.(runtime.service) ?? runtime.service,
       storage: runtime.storage,
       ...(options.withoutEvents === true ? {} : { changeFeed: runtime.changeFeed }),
       ...options.router,
