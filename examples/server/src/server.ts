@@ -2,13 +2,16 @@ import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { clientErrorListener, problemRequestListener } from '@cartkit/express';
+import {
+  clientErrorListener,
+  expressServerClasses,
+  problemRequestListener,
+} from '@cartkit/express';
 import { startFakeReservationService } from '@cartkit/testing';
 import { pino } from 'pino';
 import { createApp } from './app.js';
 import { isLoopback, type ServerConfig } from './config.js';
 import { composeCart } from './container.js';
-import { expressServerClasses } from './express-classes.js';
 
 /** Where a server is in its life: serving, draining (still serving, not ready), or closing. */
 export type ServerPhase = 'running' | 'draining' | 'closing';

@@ -34,6 +34,7 @@ export {
   PROBLEM_MEDIA_TYPE,
 } from './http/media-types.js';
 export type { HttpResult } from './http/respond.js';
+export { type ExpressServerClasses, expressServerClasses } from './http/server-classes.js';
 export {
   type ClientError,
   clientErrorListener,
