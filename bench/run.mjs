@@ -420,6 +420,8 @@ scenario('reserve', 'POST /reserve while the service takes 500 ms', async (group
       } else {
         await fill(s.origin, 'reserve-0', 10);
       }
+      s.scenario = group;
+      s.peakRssPrepared = s.memory()?.peakRss;
     }
     const measured = new Map(kinds.map((kind) => [kind, { errors: 0, runs: [] }]));
     const rounds = [
