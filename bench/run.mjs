@@ -83,7 +83,7 @@ const facts = machineFacts();
 
 let serial = 0;
 /** Starts one server under test in its own process. */
-function server(kind, env = {}) {
+async function server(kind, env = {}) {
   const name = `${kind}-${++serial}`;
   const cartkit = (storage) => ({
     command: process.execPath,
@@ -113,8 +113,14 @@ function server(kind, env = {}) {
       env: { DATABASE_URL: `sqlite:///${join(work, `${name}.db`)}`, ...env },
     },
   }[kind];
-  return startServer({ name, logDir, ...spec });
+  const started = await startServer({ name, logDir, ...spec });
+  // For the memory record: the scenario that started it (the smoke run reuses servers).
+  started.scenario = currentScenario;
+  return started;
 }
+
+/** The title of the scenario running now. */
+let currentScenario;
 
 /**
  * The seed's Flask service (`FLASK_SEED_DIR`, else `shared/peers/flask-seed` beside
@@ -203,10 +209,16 @@ async function release(kind, s) {
 async function stopServer(kind, s) {
   const mem = s.memory();
   if (mem !== undefined) {
-    // Which scenario the server served, and its peak once prepared (a cart filled):
-    // a peak reached while filling is not one reached under the measured load.
+    // Which scenario the server served, and (where the scenario prepares its servers) its
+    // peak once prepared: a peak reached while filling a cart is not one under the load.
     const { scenario, peakRssPrepared } = s;
-    memory.push({ server: s.name, kind, ...mem, ...(scenario && { scenario, peakRssPrepared }) });
+    memory.push({
+      server: s.name,
+      kind,
+      ...mem,
+      ...(scenario !== undefined && { scenario }),
+      ...(peakRssPrepared !== undefined && { peakRssPrepared }),
+    });
   }
   await s.stop();
 }
@@ -251,7 +263,6 @@ async function compare(group, kinds, env, { prepare, request, interleave, baseli
   };
   const prepared = async (s, kind) => {
     await prepare?.(s, kind);
-    s.scenario = group;
     s.peakRssPrepared = s.memory()?.peakRss;
   };
   const rounds = [
@@ -792,6 +803,7 @@ try {
     if (!wanted(s.id)) continue;
     const t0 = Date.now();
     process.stderr.write(`== ${s.title}\n`);
+    currentScenario = s.title;
     await s.run(s.title);
     process.stderr.write(`   ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }
