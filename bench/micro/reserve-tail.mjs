@@ -68,6 +68,8 @@ const cartkit = await startServer({
   name: 'cartkit',
   command: process.execPath,
   args: [
+    // One line per GC on stderr (the server's log file): what each scavenge promoted.
+    '--trace-gc-nvp',
     ...opts['node-args'].split(' ').filter(Boolean),
     '--import',
     join(root, 'bench/servers/latency-probe.mjs'),
@@ -240,6 +242,17 @@ for (const kind of [...new Set(gcs.map(([, , k]) => k))].sort()) {
   const d = gcs.filter(([, , k]) => k === kind).map(([, x]) => x);
   console.log(
     `  GC ${kinds[kind] ?? kind}: ${d.length} pauses (${((d.length / reqs.length) * 1000).toFixed(1)} per 1,000 requests), ${sum(d).toFixed(0)} ms = ${((100 * sum(d)) / wall).toFixed(1)} % of the time; ${dist(d)}`,
+  );
+}
+// Scavenges between the probe's two window marks, from --trace-gc-nvp.
+const serverLog = readFileSync(join(logDir, 'cartkit.log'), 'utf8').split('latency-probe: window');
+const scavenges = (serverLog[1] ?? '').split('\n').filter((line) => line.includes('gc=s '));
+const nvp = (line, key) => Number(new RegExp(`\\b${key}=([0-9.]+)`).exec(line)?.[1] ?? 0);
+const allocated = sum(scavenges.map((line) => nvp(line, 'allocated')));
+const promoted = sum(scavenges.map((line) => nvp(line, 'promoted')));
+if (scavenges.length > 0) {
+  console.log(
+    `  scavenges promoted ${((100 * promoted) / allocated).toFixed(0)} % of what was allocated between them (${(promoted / 2 ** 20).toFixed(1)} of ${(allocated / 2 ** 20).toFixed(1)} MB; ${(allocated / reqs.length / 1024).toFixed(0)} kB allocated per request, incl. the express rounds' idle time)`,
   );
 }
 const L = probe.loopDelay;

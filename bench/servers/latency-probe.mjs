@@ -10,7 +10,7 @@
 //   loopDelay  monitorEventLoopDelay percentiles (ms)
 // Times are epoch milliseconds (performance.timeOrigin + now), comparable across processes.
 // SIGUSR2 writes everything recorded since the previous SIGUSR2 to $LATENCY_PROBE_OUT as
-// JSON and starts afresh. sqlite3 is resolved from $LATENCY_PROBE_SQLITE_FROM (a file in
+// JSON, starts afresh and prints `latency-probe: window` to stderr. sqlite3 is resolved from $LATENCY_PROBE_SQLITE_FROM (a file in
 // the package that depends on it, e.g. @keyv/sqlite's package.json). Used by
 // bench/micro/reserve-tail.mjs; it costs some CPU of its own, so compare like with like.
 import fs from 'node:fs';
@@ -87,4 +87,6 @@ process.on('SIGUSR2', () => {
   fs.writeFileSync(process.env.LATENCY_PROBE_OUT, JSON.stringify({ ...t, loopDelay }));
   t = fresh();
   delay.reset();
+  // A mark in the process's output, e.g. between the lines of --trace-gc-nvp.
+  process.stderr.write('latency-probe: window\n');
 });
