@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import {
   clientErrorListener,
+  connectListener,
   expressServerClasses,
   problemRequestListener,
 } from '@cartkit/express';
@@ -120,6 +121,9 @@ export async function startServer(
       // How often Node checks the two timeouts above (its default, 30 s, would let a
       // slow client outlive a short timeout by that much).
       connectionsCheckingInterval: checkingInterval(config),
+      // problemRequestListener answers a missing (or repeated) Host with problem+json;
+      // Node's own check would answer a bare 400 first.
+      requireHostHeader: false,
     },
     // What the app leaves unanswered (a request target express cannot parse skips
     // every middleware) gets problem+json, not express's HTML page.
@@ -128,6 +132,8 @@ export async function startServer(
   // What Node's parser refuses before any request exists (headers over 16 KiB, a
   // timeout, malformed HTTP) gets problem+json too, not a bare status line.
   server.on('clientError', clientErrorListener({ logger }));
+  // CONNECT (a proxy tunnel) would otherwise have its connection closed unanswered.
+  server.on('connect', connectListener({ logger }));
   // Set as properties too: they are what the server consults.
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs;

@@ -180,6 +180,42 @@ describe('example server: requests the HTTP parser refuses (clientError)', () =>
   });
 });
 
+describe('example server: what Node answers by itself, or not at all', () => {
+  it('answers an HTTP/1.1 request without Host, or with two, with 400 BAD_REQUEST problem+json (RFC 9112)', async () => {
+    const server = await start();
+    const cases: Array<[string, string]> = [
+      ['GET /items HTTP/1.1\r\n\r\n', 'An HTTP/1.1 request must have a Host header.'],
+      [
+        'POST /items HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"name":"A"}',
+        'An HTTP/1.1 request must have a Host header.',
+      ],
+      ['GET /items HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n', 'Send one Host header, not 2.'],
+    ];
+    for (const [raw, detail] of cases) {
+      const client = await rawConnection(server.url);
+      client.socket.write(raw);
+      const res = parse(await client.receivedMatching(/\r\n\r\n\{.*\}$/s));
+      expectProblem(res, 400, 'BAD_REQUEST');
+      expect(res.body.detail).toBe(detail);
+    }
+    // HTTP/1.0 needs no Host.
+    const old = await rawConnection(server.url);
+    old.socket.write('GET /items HTTP/1.0\r\n\r\n');
+    expect(parse(await old.closed).body).toEqual({ items: [], version: 0 });
+    expect(await (await fetch(`${server.url}/items`)).json()).toEqual({ items: [], version: 0 });
+  });
+
+  it('answers CONNECT (this is no proxy) with 501 METHOD_NOT_IMPLEMENTED problem+json instead of closing silently', async () => {
+    const server = await start();
+    const res = await exchange(
+      server.url,
+      'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+    );
+    expectProblem(res, 501, 'METHOD_NOT_IMPLEMENTED');
+    expect(res.headers.connection).toBe('close');
+  });
+});
+
 describe('example server: request targets express cannot route', () => {
   it('answers 400 INVALID_REQUEST_TARGET problem+json, not express HTML 404', async () => {
     const server = await start();

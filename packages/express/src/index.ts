@@ -38,6 +38,7 @@ export { type ExpressServerClasses, expressServerClasses } from './http/server-c
 export {
   type ClientError,
   clientErrorListener,
+  connectListener,
   problemRequestListener,
   type RequestListenerWithNext,
   type ServerProblemOptions,

@@ -142,8 +142,9 @@ function responseInFlight(socket: Duplex): { headersSent?: boolean } | undefined
  * pipelined request behind a response being streamed): the socket is destroyed.
  *
  * ```ts
- * const server = http.createServer(problemRequestListener(app));
+ * const server = http.createServer({ requireHostHeader: false }, problemRequestListener(app));
  * server.on('clientError', clientErrorListener({ logger }));
+ * server.on('connect', connectListener({ logger }));
  * ```
  */
 export function clientErrorListener(
@@ -164,17 +165,7 @@ export function clientErrorListener(
     answered.add(socket);
     const { status, code, detail } = describeClientError(error);
     logger.debug({ status, code, cause: error.code }, 'HTTP request refused by the parser');
-    const body = Buffer.from(JSON.stringify(problem(status, code, detail)), 'utf8');
-    const head =
-      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-      `Content-Type: ${PROBLEM_MEDIA_TYPE}\r\n` +
-      `Content-Length: ${body.length}\r\n` +
-      'Cache-Control: no-store\r\n' +
-      'X-Content-Type-Options: nosniff\r\n' +
-      'Connection: close\r\n\r\n';
-    // Our FIN goes out after the answer; then the socket is released.
-    socket.once('finish', () => socket.destroy());
-    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    writeProblemAndClose(socket, problem(status, code, detail));
   };
 }
 
@@ -201,8 +192,14 @@ function routable(url: string | undefined): boolean {
  * - an error no error middleware handled: the problem {@link describeError} gives
  *   (500 `INTERNAL_ERROR` for unknown errors, logged at `error`).
  *
+ * Before the app runs, it holds requests to RFC 9112's `Host` rule: more than one
+ * `Host` line, or none in an HTTP/1.1 request, is 400 `BAD_REQUEST` (create the
+ * server with `requireHostHeader: false`, or Node answers a missing `Host` itself
+ * with a bare 400).
+ *
  * When the response has already started, the connection is closed, as express does.
- * Pair it with {@link clientErrorListener}, which answers what never reaches the app.
+ * Pair it with {@link clientErrorListener}, which answers what never reaches the app,
+ * and {@link connectListener}.
  */
 export function problemRequestListener(
   app: RequestListenerWithNext,
@@ -245,16 +242,98 @@ export function problemRequestListener(
         'request answered by the fallback',
       );
     }
-    const body = Buffer.from(JSON.stringify(document), 'utf8');
-    res.statusCode = document.status;
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    res.setHeader('Content-Type', PROBLEM_MEDIA_TYPE);
-    res.setHeader('Content-Length', String(body.length));
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    res.end(req.method === 'HEAD' ? undefined : body);
+    answer(req, res, document, headers);
   };
   return (req, res) => {
+    const hostProblem = checkHost(req);
+    if (hostProblem !== undefined) {
+      answer(req, res, hostProblem);
+      return;
+    }
     app(req, res, (error) => unhandled(req, res, error));
   };
+}
+
+/**
+ * RFC 9112 §3.2: a request with more than one `Host` line, or an HTTP/1.1 request
+ * with none, gets 400. (Node would keep the first `Host` of several, and answers a
+ * missing one itself with a bare 400 unless the server has `requireHostHeader: false`.)
+ */
+function checkHost(req: IncomingMessage): ProblemDocument | undefined {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) {
+    return problem(400, HttpErrorCode.BAD_REQUEST, `Send one Host header, not ${hosts}.`);
+  }
+  if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    return problem(400, HttpErrorCode.BAD_REQUEST, 'An HTTP/1.1 request must have a Host header.');
+  }
+  return undefined;
+}
+
+/** Sends `document` as the problem+json answer to `req`, with `headers`. */
+function answer(
+  req: IncomingMessage,
+  res: ServerResponse,
+  document: ProblemDocument,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  const body = Buffer.from(JSON.stringify(document), 'utf8');
+  res.statusCode = document.status;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader('Content-Type', PROBLEM_MEDIA_TYPE);
+  res.setHeader('Content-Length', String(body.length));
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * A listener for an `http.Server`'s `connect` event. Node hands `CONNECT` requests
+ * (a proxy's tunnel) to it and, when no listener exists, closes their connection
+ * without an answer. This server is no proxy: 501 `METHOD_NOT_IMPLEMENTED`
+ * problem+json, then the connection is closed.
+ *
+ * ```ts
+ * server.on('connect', connectListener({ logger }));
+ * ```
+ */
+export function connectListener(
+  options: ServerProblemOptions = {},
+): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  const logger = checkLogger(options.logger);
+  return (_req, socket) => {
+    logger.debug({ status: 501, code: HttpErrorCode.METHOD_NOT_IMPLEMENTED }, 'CONNECT refused');
+    writeProblemAndClose(
+      socket,
+      problem(
+        501,
+        HttpErrorCode.METHOD_NOT_IMPLEMENTED,
+        'This server is not a proxy: it does not implement CONNECT.',
+      ),
+    );
+  };
+}
+
+/** Writes `document` as a whole HTTP/1.1 response on a raw socket, then closes it. */
+function writeProblemAndClose(socket: Duplex, document: ProblemDocument): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = Buffer.from(JSON.stringify(document), 'utf8');
+  const head =
+    `HTTP/1.1 ${document.status} ${STATUS_CODES[document.status] ?? 'Error'}\r\n` +
+    `Content-Type: ${PROBLEM_MEDIA_TYPE}\r\n` +
+    `Content-Length: ${body.length}\r\n` +
+    'Cache-Control: no-store\r\n' +
+    'X-Content-Type-Options: nosniff\r\n' +
+    'Connection: close\r\n\r\n';
+  // Our FIN goes out after the answer; then the socket is released.
+  socket.once('finish', () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
