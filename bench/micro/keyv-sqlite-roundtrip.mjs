@@ -2,10 +2,13 @@
 // sqlite3's `Database#all`, which prepares the statement, runs it and finalizes it
 // on every call (each a trip to sqlite3's worker thread). A statement prepared once
 // and reused (sqlite3's `Statement#get`, which @keyv/sqlite does not expose) is the
-// baseline. Same file, same table, same key, one process, in one run.
+// baseline. Same file, same table, same key, one process, in one run. Also what it
+// costs to ask whether anything was committed: `PRAGMA data_version` (a statement, so
+// the same round trip) against a synchronous read of the wal-index header in the
+// `-shm` file (what @cartkit/storage-sqlite's reads do, see wal-index.ts).
 //
 //   node bench/micro/keyv-sqlite-roundtrip.mjs [--n 5000]
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +38,14 @@ try {
     new Promise((resolve, reject) =>
       statement.get('k', (error, row) => (error ? reject(error) : resolve(row))),
     );
+  const dataVersion = db.prepare('PRAGMA data_version');
+  const version = () =>
+    new Promise((resolve, reject) =>
+      dataVersion.get((error, row) => (error ? reject(error) : resolve(row))),
+    );
+  const shm = openSync(`${path}-shm`, 'r');
+  const header = Buffer.alloc(96);
+  const readHeader = async () => readSync(shm, header, 0, 96, 0);
   const all = (sql, ...params) =>
     new Promise((resolve, reject) =>
       db.all(sql, params, (error, rows) => (error ? reject(error) : resolve(rows))),
@@ -68,10 +79,20 @@ try {
       ),
     );
     rows.push(await time('sqlite3 prepared Statement#get', get, inFlight));
+    rows.push(
+      await time(
+        '@keyv/sqlite query() PRAGMA data_version',
+        () => store.query('PRAGMA data_version'),
+        inFlight,
+      ),
+    );
+    rows.push(await time('sqlite3 prepared PRAGMA data_version', version, inFlight));
+    rows.push(await time('pread of the -shm header (96 bytes)', readHeader, inFlight));
   }
   console.table(rows.map((r) => ({ ...r, usEach: r.usEach.toFixed(1) })));
   console.log(`RESULT ${JSON.stringify(rows)}`);
   await new Promise((resolve) => statement.finalize(resolve));
+  await new Promise((resolve) => dataVersion.finalize(resolve));
   await new Promise((resolve) => db.close(resolve));
   await store.disconnect?.();
 } finally {

@@ -1,7 +1,9 @@
+import { realpathSync } from 'node:fs';
 import { KeyedMutex, type Logger } from '@cartkit/core';
 import type KeyvSqlite from '@keyv/sqlite';
 import { loadKeyvSqlite } from './driver.js';
 import { isLockContention } from './sqlite-errors.js';
+import { WalIndexProbe } from './wal-index.js';
 
 /** One result row. */
 export type Row = Readonly<Record<string, unknown>>;
@@ -58,6 +60,7 @@ export class SqliteConnection {
   readonly #mutex = new KeyedMutex();
   /** Reads in flight on the reading connection (close waits for them). */
   readonly #reads = new Set<Promise<unknown>>();
+  #walIndex: WalIndexProbe | undefined;
 
   private constructor(store: KeyvSqlite, reader: KeyvSqlite | undefined, logger: Logger) {
     this.store = store;
@@ -106,6 +109,45 @@ export class SqliteConnection {
       throw error;
     }
     return new SqliteConnection(store, reader, options.logger);
+  }
+
+  /**
+   * Tells whether anything was committed to the file since an earlier look, without
+   * a statement ({@link WalIndexProbe}); `undefined` until {@link watchCommits} found
+   * the file in WAL mode, and always on `:memory:`.
+   */
+  get walIndex(): WalIndexProbe | undefined {
+    return this.#walIndex;
+  }
+
+  /**
+   * Opens {@link walIndex} when the file is in WAL mode on both connections and its
+   * `-shm` file holds a valid wal-index header for its page size. Call once, after
+   * the journal mode was set. Does nothing otherwise (reads then always ask SQLite).
+   */
+  async watchCommits(location: string): Promise<boolean> {
+    const reader = this.#readQuery;
+    if (reader === undefined) return false;
+    // A read on each connection: both now hold the shared lock a WAL connection keeps
+    // for its whole life, so no other process can take the file out of WAL mode.
+    await reader('SELECT count(*) AS n FROM sqlite_schema');
+    const [readerMode] = await reader('PRAGMA journal_mode');
+    const [page] = await this.exclusive('open', async (query) => {
+      await query('SELECT count(*) AS n FROM sqlite_schema');
+      const [writerMode] = await query('PRAGMA journal_mode');
+      if (writerMode?.journal_mode !== 'wal') return [];
+      return query('PRAGMA page_size');
+    });
+    if (readerMode?.journal_mode !== 'wal' || page === undefined) return false;
+    let shm: string;
+    try {
+      // SQLite resolves symbolic links: the -shm file is beside the real database file.
+      shm = `${realpathSync(location)}-shm`;
+    } catch {
+      return false;
+    }
+    this.#walIndex = WalIndexProbe.open(shm, Number(page.page_size));
+    return this.#walIndex !== undefined;
   }
 
   /**
@@ -158,6 +200,7 @@ export class SqliteConnection {
   close(): Promise<void> {
     return this.#mutex.run(CONNECTION, async () => {
       await Promise.allSettled([...this.#reads]);
+      this.#walIndex?.close();
       await this.#reader?.close();
       await this.store.close();
     });

@@ -1,4 +1,5 @@
 import { type Cart, freezeCart } from '@cartkit/core';
+import type { WalIndexProbe } from './wal-index.js';
 
 /** How many decoded carts {@link DecodedCarts} keeps at most. */
 export const DECODED_CARTS_MAX_ENTRIES = 256;
@@ -8,6 +9,11 @@ export const DECODED_CARTS_MAX_CHARS = 4_000_000;
 interface Entry {
   readonly text: string;
   readonly cart: Cart;
+  /**
+   * The database snapshot ({@link WalIndexProbe.snapshot}) taken before the read
+   * that last returned `text`, or `undefined` when there was none.
+   */
+  snapshot: number | undefined;
 }
 
 /**
@@ -18,6 +24,11 @@ interface Entry {
  * reused, which skips parsing and validating the document. Equal text decodes to
  * an equal cart, so a hit is exactly what decoding would have produced. The carts
  * are frozen ({@link freezeCart}), so readers sharing one cannot change it.
+ *
+ * With a WAL database, a read may skip SQLite altogether ({@link current}): when
+ * nothing was committed to the file since a read of the cart began — the
+ * wal-index header is unchanged, {@link WalIndexProbe} — the text that read
+ * returned is still the stored text.
  *
  * Bounded: at most {@link DECODED_CARTS_MAX_ENTRIES} carts and
  * {@link DECODED_CARTS_MAX_CHARS} characters of text, least recently read evicted first.
@@ -33,27 +44,48 @@ export class DecodedCarts {
     this.#maxChars = maxChars;
   }
 
-  /** The cart decoded from exactly `text` under `cartId`, if it is still kept. */
-  get(cartId: string, text: string): Cart | undefined {
+  /**
+   * The cart kept for `cartId` if it was read at `snapshot` — a database snapshot
+   * taken just now, so nothing was committed since that read began and its text is
+   * still the stored text. `undefined` (ask SQLite) otherwise.
+   */
+  current(cartId: string, snapshot: number): Cart | undefined {
+    const entry = this.#entries.get(cartId);
+    if (entry === undefined || entry.snapshot !== snapshot) return undefined;
+    this.#touch(cartId, entry);
+    return entry.cart;
+  }
+
+  /**
+   * The cart decoded from exactly `text` under `cartId`, if it is still kept.
+   * @param snapshot the database snapshot taken before the read that returned `text`.
+   */
+  get(cartId: string, text: string, snapshot?: number): Cart | undefined {
     const entry = this.#entries.get(cartId);
     if (entry === undefined) return undefined;
     if (entry.text !== text) {
       this.#delete(cartId, entry);
       return undefined;
     }
-    // Most recently used last: re-insert.
-    this.#entries.delete(cartId);
-    this.#entries.set(cartId, entry);
+    // Either snapshot proves the text current while the header still says it: keep
+    // the later one (reads may complete out of order).
+    if (snapshot !== undefined && (entry.snapshot === undefined || snapshot > entry.snapshot)) {
+      entry.snapshot = snapshot;
+    }
+    this.#touch(cartId, entry);
     return entry.cart;
   }
 
-  /** Keeps `cart` (frozen here) as what `text` decodes to; returns the frozen cart. */
-  set(cartId: string, text: string, cart: Cart): Cart {
+  /**
+   * Keeps `cart` (frozen here) as what `text` decodes to; returns the frozen cart.
+   * @param snapshot the database snapshot taken before the read that returned `text`.
+   */
+  set(cartId: string, text: string, cart: Cart, snapshot?: number): Cart {
     const frozen = freezeCart(cart);
     const previous = this.#entries.get(cartId);
     if (previous !== undefined) this.#delete(cartId, previous);
     if (text.length > this.#maxChars) return frozen;
-    this.#entries.set(cartId, { text, cart: frozen });
+    this.#entries.set(cartId, { text, cart: frozen, snapshot });
     this.#chars += text.length;
     for (const [oldest, entry] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) break;
@@ -71,6 +103,12 @@ export class DecodedCarts {
   clear(): void {
     this.#entries.clear();
     this.#chars = 0;
+  }
+
+  /** Most recently used last: re-insert. */
+  #touch(cartId: string, entry: Entry): void {
+    this.#entries.delete(cartId);
+    this.#entries.set(cartId, entry);
   }
 
   #delete(cartId: string, entry: Entry): void {

@@ -143,8 +143,9 @@ export class SqliteCartStorage implements CartStorage {
       }
       const codec = new DocumentCodec(serialize, deserialize);
       const journalMode = await prepare(connection, codec, resolved);
+      const watching = journalMode === 'wal' && (await connection.watchCommits(location));
       logger.debug(
-        { path: location, journalMode, synchronous: resolved.synchronous },
+        { path: location, journalMode, synchronous: resolved.synchronous, watching },
         'sqlite cart storage opened',
       );
       return new SqliteCartStorage(resolved, connection, codec, journalMode);
@@ -155,21 +156,31 @@ export class SqliteCartStorage implements CartStorage {
   }
 
   /**
-   * Reads the cart's stored text afresh on every call (a write by any process is seen
-   * at once); when the text is what this store decoded last time for the cart, the
-   * earlier decoded cart is returned instead of parsing it again. Carts it returns
-   * are frozen: derive changed copies, as core's transitions do.
+   * Reads the cart's stored text afresh (a write by any process is seen at once);
+   * when the text is what this store decoded last time for the cart, the earlier
+   * decoded cart is returned instead of parsing it again. On a WAL file, when nothing
+   * at all was committed to the file since the last read of this cart began (the
+   * wal-index header in the `-shm` file is unchanged: one synchronous 96-byte read,
+   * {@link WalIndexProbe}), that read's cart is returned without a statement. Carts
+   * it returns are frozen: derive changed copies, as core's transitions do.
    */
   async getCart(cartId: string): Promise<Cart | undefined> {
+    this.#assertOpen();
+    // Taken before the statement starts: what it returns is at least this recent.
+    const snapshot = this.#connection.walIndex?.snapshot();
+    if (snapshot !== undefined) {
+      const current = this.#decoded.current(cartId, snapshot);
+      if (current !== undefined) return current;
+    }
     const key = keys.cart(cartId);
     const stored = await this.#read('getCart', (query) => readValue(query, this.#sql.get, key));
     if (stored === undefined) return undefined;
     if (typeof stored === 'string') {
-      const known = this.#decoded.get(cartId, stored);
+      const known = this.#decoded.get(cartId, stored, snapshot);
       if (known !== undefined) return known;
     }
     const cart = await this.#codec.decode('cart', key, cartId, stored);
-    return this.#decoded.set(cartId, stored as string, cart);
+    return this.#decoded.set(cartId, stored as string, cart, snapshot);
   }
 
   async saveCart(cart: Cart, options: SaveCartOptions): Promise<void> {
