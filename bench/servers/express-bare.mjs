@@ -2,6 +2,11 @@
 // POST /items (express.json) from an in-memory array, and POST /reserve {name} the way
 // cartkit answers a line whose reservation is already pending (200 with the line's
 // reservation, ETag, Location; 404 for a name not in the array). PORT from the environment.
+// PROTOTYPES_IN_PLACE=1: the same app on a server made with @cartkit/express's
+// expressServerClasses (as the example server runs), so express's per-request
+// Object.setPrototypeOf changes nothing — the framework's ceiling with that fix too.
+import { createServer } from 'node:http';
+import { expressServerClasses } from '@cartkit/express';
 import express from 'express';
 import { createItems } from './baseline-items.mjs';
 
@@ -30,5 +35,8 @@ app.post('/reserve', express.json(), (req, res) => {
   });
   res.json({ name, reservation: item.reservation, version: cart.version });
 });
-const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+const server = createServer(
+  process.env.PROTOTYPES_IN_PLACE === '1' ? expressServerClasses(app) : {},
+  app,
+).listen(Number(process.env.PORT ?? 0), '127.0.0.1');
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
