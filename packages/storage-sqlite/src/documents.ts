@@ -140,7 +140,11 @@ export class DocumentCodec {
     // Documents are plain JSON data (no buffers): where no string starts with `:`,
     // keyv's serializer writes exactly what JSON.stringify does.
     const text = JSON.stringify(entry);
-    return KEYV_ESCAPED.test(text) ? this.#serialize(entry) : text;
+    // JSON.stringify writes no whitespace between tokens, so KEYV_ESCAPED comes down to
+    // three substrings: found without a regular expression's scan of the whole text.
+    return text.includes(':":') || text.includes(',":') || text.includes('[":')
+      ? this.#serialize(entry)
+      : text;
   }
 
   /**

@@ -27,6 +27,11 @@ export function statements(table: string) {
   const jobs = `${table}_jobs`;
   const outbox = `${table}_outbox`;
   const expiry = `${table}_expiry`;
+  /**
+   * Where a cart save may overwrite the stored value: only a well-formed cart document
+   * (schema 1..?2) with the same id at the version before the new value's.
+   */
+  const overCart = `ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CASE WHEN json_valid(${table}.value) AND json_valid(excluded.value) THEN json_type(${table}.value, '$.value.schema') = 'integer' AND json_extract(${table}.value, '$.value.schema') BETWEEN 1 AND ?2 AND json_extract(${table}.value, '$.value.type') = 'cart' AND json_type(${table}.value, '$.value.data.id') = 'text' AND json_extract(${table}.value, '$.value.data.id') = json_extract(excluded.value, '$.value.data.id') AND json_type(${table}.value, '$.value.data.version') = 'integer' AND json_extract(${table}.value, '$.value.data.version') = json_extract(excluded.value, '$.value.data.version') - 1 AND json_type(${table}.value, '$.value.data.lines') = 'array' AND json_type(${table}.value, '$.value.data.createdAt') = 'text' AND json_type(${table}.value, '$.value.data.updatedAt') = 'text' ELSE 0 END`;
   return {
     /** Side tables and indexes; idempotent. */
     createSideTables: [
@@ -44,7 +49,13 @@ export function statements(table: string) {
      * only over a well-formed cart document (schema 1..?2) with the same id at the
      * version before the new value's. Returns the keys written; nothing else changes.
      */
-    saveCarts: `INSERT INTO ${table} (key, value) SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?1) AS j WHERE json_extract(j.value, '$[2]') = 0 OR EXISTS (SELECT 1 FROM ${table} AS s WHERE s.key = json_extract(j.value, '$[0]')) ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE CASE WHEN json_valid(${table}.value) AND json_valid(excluded.value) THEN json_type(${table}.value, '$.value.schema') = 'integer' AND json_extract(${table}.value, '$.value.schema') BETWEEN 1 AND ?2 AND json_extract(${table}.value, '$.value.type') = 'cart' AND json_type(${table}.value, '$.value.data.id') = 'text' AND json_extract(${table}.value, '$.value.data.id') = json_extract(excluded.value, '$.value.data.id') AND json_type(${table}.value, '$.value.data.version') = 'integer' AND json_extract(${table}.value, '$.value.data.version') = json_extract(excluded.value, '$.value.data.version') - 1 AND json_type(${table}.value, '$.value.data.lines') = 'array' AND json_type(${table}.value, '$.value.data.createdAt') = 'text' AND json_type(${table}.value, '$.value.data.updatedAt') = 'text' ELSE 0 END RETURNING key`,
+    saveCarts: `INSERT INTO ${table} (key, value) SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') FROM json_each(?1) AS j WHERE json_extract(j.value, '$[2]') = 0 OR EXISTS (SELECT 1 FROM ${table} AS s WHERE s.key = json_extract(j.value, '$[0]')) ${overCart} RETURNING key`,
+    /**
+     * The same compare-and-set for one cart, its value a parameter of its own (?1 key,
+     * ?2 value, ?3 expected version, ?4 newest document schema): the value is bound as
+     * is, not escaped into a JSON array and extracted again. Returns the key if written.
+     */
+    saveCart: `INSERT INTO ${table} (key, value) SELECT ?1, ?2 WHERE ?3 = 0 OR EXISTS (SELECT 1 FROM ${table} AS s WHERE s.key = ?1) ${overCart.replaceAll('?2', '?4')} RETURNING key`,
     /**
      * Add tasks in one statement: ?1 a JSON array of `[id, task, created_at]`,
      * available (and due) at ?2. Known ids are left alone; returns the ids added.

@@ -290,19 +290,29 @@ export class SqliteCartStorage implements CartStorage {
    * whole group, whose saves then take the careful path one by one).
    */
   async #writeGroup(query: Query, saves: readonly GroupSave[]): Promise<Set<GroupSave>> {
-    const rows = JSON.stringify(
-      await Promise.all(
-        saves.map(async ({ cart, cartKey, expectedVersion }) => [
-          cartKey,
-          await this.#codec.encode('cart', cart),
-          expectedVersion,
-        ]),
-      ),
-    );
+    const texts = await Promise.all(saves.map(({ cart }) => this.#codec.encode('cart', cart)));
     const upsert = async (): Promise<Set<GroupSave>> => {
       let returned: Row[];
       try {
-        returned = await query(this.#sql.saveCarts, rows, DOCUMENT_SCHEMA);
+        const [only] = saves;
+        // One save (a busy cart's usual group): its text bound as is, not escaped into a
+        // JSON array (for a big cart that copy is as large as the text itself).
+        returned =
+          saves.length === 1 && only !== undefined
+            ? await query(
+                this.#sql.saveCart,
+                only.cartKey,
+                texts[0],
+                only.expectedVersion,
+                DOCUMENT_SCHEMA,
+              )
+            : await query(
+                this.#sql.saveCarts,
+                JSON.stringify(
+                  saves.map((save, i) => [save.cartKey, texts[i], save.expectedVersion]),
+                ),
+                DOCUMENT_SCHEMA,
+              );
       } catch (error) {
         if (isLockContention(error)) throw error;
         return new Set(); // let the careful path say what is wrong
@@ -310,7 +320,18 @@ export class SqliteCartStorage implements CartStorage {
       const written = new Set(returned.map((row) => String(row.key)));
       return new Set(saves.filter((save) => written.has(save.cartKey)));
     };
-    if (saves.every((save) => save.tasks.length === 0)) return upsert();
+    // What was written is what the next read of each cart will find (unless another
+    // process writes first, which the read's text comparison sees): keep it decoded.
+    const remember = (written: Set<GroupSave>): Set<GroupSave> => {
+      saves.forEach((save, i) => {
+        const text = texts[i];
+        if (!written.has(save) || text === undefined) return;
+        const cart = ownedJsonCopy(save.cart);
+        if (cart !== NOT_JSON) this.#decoded.set(save.cart.id, text, cart as Cart);
+      });
+      return written;
+    };
+    if (saves.every((save) => save.tasks.length === 0)) return remember(await upsert());
     await query('BEGIN IMMEDIATE');
     try {
       const written = await upsert();
@@ -336,7 +357,7 @@ export class SqliteCartStorage implements CartStorage {
         }
       }
       await query('COMMIT');
-      return written;
+      return remember(written);
     } catch (error) {
       await query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -590,6 +611,55 @@ async function migrateJobsToOutbox(
     await query(sql.delete, key);
   }
   await query(sql.dropLegacyJobs);
+}
+
+const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/**
+ * A frozen copy of `value` equal to what decoding its JSON text gives, sharing the parts
+ * already frozen (a saved cart keeps most lines of the cart read before it, frozen by
+ * the read cache, so only the changed parts are copied): `NOT_JSON` when some part would
+ * not come back the same from JSON (a `Date`, a non-finite number, `undefined` in an
+ * array, a function…). Parts not frozen are copied, so the caller may still change its
+ * own objects after the save.
+ */
+function ownedJsonCopy(value: unknown): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : NOT_JSON;
+    case 'object':
+      break;
+    default:
+      return NOT_JSON;
+  }
+  if (value === null) return value;
+  const frozen = Object.isFrozen(value);
+  if (Array.isArray(value)) {
+    const copy: unknown[] | undefined = frozen ? undefined : [];
+    for (const item of value) {
+      if (item === undefined) return NOT_JSON;
+      const owned = ownedJsonCopy(item);
+      if (owned === NOT_JSON) return NOT_JSON;
+      copy?.push(owned);
+    }
+    return copy === undefined ? value : Object.freeze(copy);
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return NOT_JSON;
+  const copy: Record<string, unknown> | undefined = frozen ? undefined : {};
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) {
+      if (frozen) return NOT_JSON; // decoding would drop the key
+      continue;
+    }
+    const owned = ownedJsonCopy(item);
+    if (owned === NOT_JSON) return NOT_JSON;
+    if (copy !== undefined) copy[key] = owned;
+  }
+  return copy === undefined ? value : Object.freeze(copy);
 }
 
 /** The `value` column of `key`, or `undefined` when the key is absent. */

@@ -72,6 +72,36 @@ describe('decoded-cart reuse on reads', () => {
     await storage.close();
   });
 
+  it('keeps a cart it saved decoded: the next read shares the unchanged frozen lines, and later changes to the saved objects do not show', async () => {
+    const storage = await createSqliteCartStorage({ path: dir.file() });
+    await storage.saveCart(cart(1, 1), { expectedVersion: 0 });
+    const read = await storage.getCart('c1');
+    if (read === undefined) throw new Error('no cart');
+    const added = { ...cart(2, 2).lines[0], name: 'B' } as Cart['lines'][number];
+    const next: Cart = { ...read, version: 2, lines: [...read.lines, added] };
+    await storage.saveCart(next, { expectedVersion: 1 });
+    (added as { quantity: number }).quantity = 99; // the caller's own object, not frozen
+    const after = await storage.getCart('c1');
+    expect(after?.lines[0]).toBe(read.lines[0]); // not decoded again
+    expect(after?.lines[1]).toEqual({ ...added, quantity: 2 });
+    expect(Object.isFrozen(after?.lines[1]?.reservation)).toBe(true);
+    expect(Object.isFrozen(added)).toBe(false);
+    await storage.close();
+  });
+
+  it('reads a saved cart as its JSON text says when the object holds what JSON drops', async () => {
+    const storage = await createSqliteCartStorage({ path: dir.file() });
+    const withUndefined = { ...cart(1, 1), note: undefined } as unknown as Cart;
+    await storage.saveCart(withUndefined, { expectedVersion: 0 });
+    const read = await storage.getCart('c1');
+    expect(read).toEqual(cart(1, 1));
+    expect(read !== undefined && 'note' in read).toBe(false);
+    const withDate = { ...cart(2, 1), extra: new Date(0) } as unknown as Cart;
+    await storage.saveCart(withDate, { expectedVersion: 1 });
+    expect(await storage.getCart('c1')).toEqual({ ...cart(2, 1), extra: at });
+    await storage.close();
+  });
+
   it('reads what another process wrote to the file at once, never the cart decoded before', async () => {
     const path = dir.file();
     const storage = await createSqliteCartStorage({ path });
