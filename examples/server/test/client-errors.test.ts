@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readConfig } from '../src/config.js';
-import { type RunningServer, startServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
+import { startTestServer } from './support/in-process-server.js';
 
 // What never reaches a route — requests Node's HTTP parser refuses, and request targets
 // express cannot route — answered by the real example server (in this process, on a
@@ -15,20 +15,7 @@ afterEach(async () => {
 });
 
 async function start(env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(
-    readConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: 'memory:',
-      LOG_LEVEL: 'silent',
-      RATE_LIMIT_PER_MINUTE: '0',
-      DEMO_RESERVATION_LATENCY_MS: '0',
-      SHUTDOWN_DRAIN_MS: '0',
-      ...env,
-    }),
-  );
-  cleanups.push(() => server.shutdown({ drainMs: 0 }));
-  return server;
+  return startTestServer(cleanups, env);
 }
 
 /** A raw TCP connection: what it received, and all of it once the server closed it. */

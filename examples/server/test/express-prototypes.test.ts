@@ -1,7 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { readConfig } from '../src/config.js';
-import { startServer } from '../src/server.js';
+import { startTestServer } from './support/in-process-server.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -31,19 +30,7 @@ function countPrototypeChanges(): { readonly changes: number } {
 
 describe('example server: express prototypes', () => {
   it('the example server answers without changing a prototype per request', async () => {
-    const server = await startServer(
-      readConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: 'memory:',
-        LOG_LEVEL: 'silent',
-        CART_IDENTITY: 'header',
-        RATE_LIMIT_PER_MINUTE: '0',
-        DEMO_RESERVATION_LATENCY_MS: '0',
-        SHUTDOWN_DRAIN_MS: '0',
-      }),
-    );
-    cleanups.push(() => server.shutdown({ drainMs: 0 }));
+    const server = await startTestServer(cleanups, { CART_IDENTITY: 'header' });
     const changes = countPrototypeChanges();
     const headers = { 'content-type': 'application/json', 'x-cart-id': 'proto' };
     const added = await fetch(`${server.url}/items`, {

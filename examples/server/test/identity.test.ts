@@ -8,8 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type AppDependencies, createApp } from '../src/app.js';
 import { readConfig } from '../src/config.js';
 import { CART_COOKIE } from '../src/identity.js';
-import { startServer } from '../src/server.js';
 import { describeBrowser, launchBrowser } from './support/browser.js';
+import { startTestServer } from './support/in-process-server.js';
 import { startServerProcess } from './support/server-process.js';
 
 const COOKIE_SECRET = 'cookie-secret-of-at-least-32-bytes!!';
@@ -551,21 +551,11 @@ describe('identity configuration', () => {
 
 describeBrowser('CART_IDENTITY=cookie in browsers', () => {
   it("gives each browser its own cart, and EventSource('/events') follows that cart only", async () => {
-    const server = await startServer(
-      readConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: 'memory:',
-        LOG_LEVEL: 'silent',
-        RATE_LIMIT_PER_MINUTE: '0',
-        DEMO_RESERVATION_LATENCY_MS: '0',
-        SHUTDOWN_DRAIN_MS: '0',
-        SHUTDOWN_TIMEOUT_MS: '600000',
-        CART_IDENTITY: 'cookie',
-        COOKIE_SECRET,
-      }),
-    );
-    closers.push(() => server.shutdown({ drainMs: 0 }));
+    const server = await startTestServer(closers, {
+      SHUTDOWN_TIMEOUT_MS: '600000',
+      CART_IDENTITY: 'cookie',
+      COOKIE_SECRET,
+    });
     type Seen = Array<{ type: string; data: { kind?: string; itemName?: string } }>;
     const pages = [];
     for (let i = 0; i < 2; i++) {

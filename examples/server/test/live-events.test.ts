@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openEventStream } from '../../../packages/express/test/support/sse-client.js';
-import { readConfig } from '../src/config.js';
-import { type RunningServer, startServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
 import { describeBrowser, launchBrowser } from './support/browser.js';
+import { startTestServer } from './support/in-process-server.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -11,21 +11,8 @@ afterEach(async () => {
 
 /** The example server in this process, on memory storage, with a long shutdown bound. */
 async function start(): Promise<RunningServer> {
-  const server = await startServer(
-    readConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: 'memory:',
-      LOG_LEVEL: 'silent',
-      RATE_LIMIT_PER_MINUTE: '0',
-      DEMO_RESERVATION_LATENCY_MS: '0',
-      SHUTDOWN_DRAIN_MS: '0',
-      // Far beyond the test's time limit: a shutdown that waited for the streams fails it.
-      SHUTDOWN_TIMEOUT_MS: '600000',
-    }),
-  );
-  cleanups.push(() => server.shutdown({ drainMs: 0 }));
-  return server;
+  // Far beyond the test's time limit: a shutdown that waited for the streams fails it.
+  return startTestServer(cleanups, { SHUTDOWN_TIMEOUT_MS: '600000' });
 }
 
 async function addItem(url: string, name: string): Promise<void> {

@@ -6,6 +6,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
+import { TEST_SERVER_ENV } from './support/in-process-server.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -53,14 +54,9 @@ describe('example server: logs at shutdown', () => {
     const pipe = logPipe();
     const server = await startServer(
       readConfig({
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: 'memory:',
+        ...TEST_SERVER_ENV,
         LOG_LEVEL: 'info',
         CART_IDENTITY: 'header',
-        RATE_LIMIT_PER_MINUTE: '0',
-        DEMO_RESERVATION_LATENCY_MS: '0',
-        SHUTDOWN_DRAIN_MS: '0',
         // Far beyond the test's time limit: the shutdown bound never cuts the wait short.
         SHUTDOWN_TIMEOUT_MS: '600000',
       }),
