@@ -117,7 +117,7 @@ export class SqliteConnection {
    * the file in WAL mode, and always on `:memory:`.
    */
   get walIndex(): WalIndexProbe | undefined {
-    return this.#walIndex;
+    return this.#walIndex?.usable === true ? this.#walIndex : undefined;
   }
 
   /**
@@ -146,8 +146,9 @@ export class SqliteConnection {
     } catch {
       return false;
     }
+    // Kept (and closed after the connections) even when not usable: see WalIndexProbe.
     this.#walIndex = WalIndexProbe.open(shm, Number(page.page_size));
-    return this.#walIndex !== undefined;
+    return this.#walIndex?.usable === true;
   }
 
   /**
@@ -200,9 +201,13 @@ export class SqliteConnection {
   close(): Promise<void> {
     return this.#mutex.run(CONNECTION, async () => {
       await Promise.allSettled([...this.#reads]);
-      this.#walIndex?.close();
-      await this.#reader?.close();
-      await this.store.close();
+      try {
+        await this.#reader?.close();
+        await this.store.close();
+      } finally {
+        // Only now: closing the -shm descriptor drops this process's locks on the file.
+        this.#walIndex?.close();
+      }
     });
   }
 

@@ -47,7 +47,48 @@ const CHECKSUM = 40;
  * replaced while open, another process using another VFS or locking scheme
  * (`unix-dotfile`, `unix-none`), a network file system.
  */
+/**
+ * One descriptor per `-shm` file for the whole process, shared by every probe on it.
+ *
+ * POSIX record locks belong to the process and the file, not to a descriptor:
+ * closing ANY descriptor of a file drops every lock the process holds on it —
+ * SQLite's too (https://www.sqlite.org/howtocorrupt.html, 2.2). SQLite keeps a lock
+ * on the `-shm` file for as long as a connection is open (the lock that tells a
+ * process opening the file that the wal-index is in use and must not be
+ * re-initialised); without it, another process can reset the shared memory under
+ * this one's connections (a SIGBUS, or commits that vanish). So a descriptor is
+ * opened once per file and closed only when the last probe on it is closed, which
+ * {@link SqliteConnection} does after its SQLite connections are closed.
+ */
+const shmDescriptors = new Map<string, { readonly fd: number; users: number }>();
+
+/** The process's descriptor of `shmPath` (opened on first use), counted as one more user. */
+export function acquireShmDescriptor(shmPath: string): number {
+  const open = shmDescriptors.get(shmPath);
+  if (open !== undefined) {
+    open.users++;
+    return open.fd;
+  }
+  const fd = openSync(shmPath, 'r');
+  shmDescriptors.set(shmPath, { fd, users: 1 });
+  return fd;
+}
+
+/** One user fewer of `shmPath`'s descriptor; the last one closes it. */
+export function releaseShmDescriptor(shmPath: string): void {
+  const open = shmDescriptors.get(shmPath);
+  if (open === undefined) return;
+  open.users--;
+  if (open.users > 0) return;
+  shmDescriptors.delete(shmPath);
+  closeSync(open.fd);
+}
+
+/** Attempts to read a consistent header at open (a commit may be writing it then). */
+const OPEN_ATTEMPTS = 5;
+
 export class WalIndexProbe {
+  readonly #shmPath: string;
   readonly #fd: number;
   readonly #buffer = Buffer.alloc(READ_BYTES);
   readonly #words: Uint32Array;
@@ -56,31 +97,41 @@ export class WalIndexProbe {
   #snapshot = 0;
   #closed = false;
 
-  private constructor(fd: number) {
+  /**
+   * Whether the header can be relied on for this database (valid, and for its page
+   * size). When it cannot, the probe is still kept open until its connection closes
+   * (see {@link acquireShmDescriptor}), but reads always ask SQLite.
+   */
+  readonly usable: boolean;
+
+  private constructor(shmPath: string, fd: number, pageSize: number) {
+    this.#shmPath = shmPath;
     this.#fd = fd;
     this.#words = new Uint32Array(this.#buffer.buffer, this.#buffer.byteOffset, READ_BYTES / 4);
+    let consistent = false;
+    for (let attempt = 0; attempt < OPEN_ATTEMPTS && !consistent; attempt++) {
+      consistent = this.snapshot() !== undefined;
+    }
+    // An empty WAL (nothing written since the last connection closed) records no page size.
+    const recorded = consistent ? this.pageSize() : -1;
+    this.usable = recorded === 0 || recorded === pageSize;
   }
 
   /**
-   * Opens the `-shm` file of a WAL database and checks that it holds a valid header
-   * for a database of `pageSize` bytes per page (or for an empty WAL, which records none). @returns undefined when it does not
-   * (the caller then reads through SQLite every time).
+   * Opens the `-shm` file of a WAL database (through the process's shared descriptor)
+   * and checks whether it holds a valid header for a database of `pageSize` bytes per
+   * page, or for an empty WAL, which records none ({@link usable}). @returns
+   * undefined when the file cannot be opened. Call only while a SQLite connection of
+   * this process is open on the database, and {@link close} only after they closed.
    */
   static open(shmPath: string, pageSize: number): WalIndexProbe | undefined {
     let fd: number;
     try {
-      fd = openSync(shmPath, 'r');
+      fd = acquireShmDescriptor(shmPath);
     } catch {
       return undefined;
     }
-    const probe = new WalIndexProbe(fd);
-    // An empty WAL (nothing written since the last connection closed) records no page size.
-    const recorded = probe.snapshot() === undefined ? -1 : probe.pageSize();
-    if (recorded !== 0 && recorded !== pageSize) {
-      probe.close();
-      return undefined;
-    }
-    return probe;
+    return new WalIndexProbe(shmPath, fd, pageSize);
   }
 
   /**
@@ -118,11 +169,14 @@ export class WalIndexProbe {
     return (sz & 0xfe00) + ((sz & 0x0001) << 16);
   }
 
-  /** Closes the file. Idempotent; later snapshots are `undefined`. */
+  /**
+   * Stops using the file (its descriptor is closed when no other probe of this
+   * process uses it). Idempotent; later snapshots are `undefined`.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeSync(this.#fd);
+    releaseShmDescriptor(this.#shmPath);
   }
 }
 

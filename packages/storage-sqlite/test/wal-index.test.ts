@@ -1,10 +1,16 @@
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Cart } from '@cartkit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../src/documents.js';
 import { createSqliteCartStorage } from '../src/index.js';
-import { checksum, isConsistent, WAL_INDEX_VERSION } from '../src/wal-index.js';
+import {
+  acquireShmDescriptor,
+  checksum,
+  isConsistent,
+  releaseShmDescriptor,
+  WAL_INDEX_VERSION,
+} from '../src/wal-index.js';
 import { assertPackageBuilt, killFixtures, startFixture } from './support/fixtures.js';
 import { createTempDir } from './support/temp-dir.js';
 
@@ -32,9 +38,34 @@ afterAll(() => {
   sqlite3.Database.prototype.all = all;
 });
 
-/** The first 96 bytes of a WAL database's `-shm` file: both copies of the header. */
+/**
+ * The first 96 bytes of a WAL database's `-shm` file: both copies of the header,
+ * read through the process's shared descriptor (opening and closing another one
+ * would drop this process's SQLite locks on the file).
+ */
 function header(path: string): Buffer {
-  return Buffer.from(readFileSync(`${path}-shm`).subarray(0, 96));
+  const shm = `${path}-shm`;
+  const fd = acquireShmDescriptor(shm);
+  try {
+    const buffer = Buffer.alloc(96);
+    readSync(fd, buffer, 0, 96, 0);
+    return buffer;
+  } finally {
+    releaseShmDescriptor(shm);
+  }
+}
+
+/** The POSIX locks this process holds on the file with inode number `inode` (Linux: /proc/locks). */
+function locksHeldOn(inode: number): string[] {
+  return readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const fields = line.trim().split(/\s+/);
+      const owner = fields.indexOf(String(process.pid));
+      return (
+        fields.includes('POSIX') && owner > 0 && fields[owner + 1]?.split(':')[2] === String(inode)
+      );
+    });
 }
 const wordsOf = (buffer: Buffer) => new Uint32Array(buffer.buffer, buffer.byteOffset, 24);
 
@@ -122,6 +153,32 @@ describe('reads that skip SQLite while nothing was committed', () => {
     expect(statements - before).toBe(1);
     await storage.close();
   });
+
+  it.runIf(process.platform === 'linux')(
+    "keeps SQLite's locks on the -shm file while open, though another storage of this process on the file closed",
+    async () => {
+      // Closing any descriptor of a file drops all of the process's POSIX locks on it:
+      // a probe that closed its own -shm descriptor while SQLite connections were open
+      // took away the lock that stops another process from re-initialising the
+      // shared memory under them.
+      const path = dir.file();
+      const first = await createSqliteCartStorage({ path });
+      await first.saveCart(cart(1, 1), { expectedVersion: 0 });
+      const shm = statSync(`${path}-shm`).ino;
+      const held = locksHeldOn(shm);
+      expect(held.length).toBeGreaterThan(0);
+      const second = await createSqliteCartStorage({ path });
+      expect((await second.getCart('c1'))?.version).toBe(1);
+      await second.close();
+      expect(locksHeldOn(shm)).toEqual(held);
+      header(path);
+      expect(locksHeldOn(shm)).toEqual(held);
+      await first.saveCart(cart(2, 2), { expectedVersion: 1 });
+      expect((await first.getCart('c1'))?.version).toBe(2);
+      await first.close();
+      expect(locksHeldOn(shm)).toEqual([]);
+    },
+  );
 
   it('on :memory: (no -shm file) every read asks SQLite', async () => {
     const storage = await createSqliteCartStorage({ path: ':memory:' });
