@@ -546,7 +546,7 @@ scenario('many-carts', 'One cart read, many other carts stored', async () => {
     '--time',
     String(time),
   ]);
-  const group = `One cart read (SQLite storage, in-process): ${result.many.toLocaleString('en-US')} vs ${few} other carts`;
+  const group = `One cart read after a commit (SQLite storage, in-process): ${result.many.toLocaleString('en-US')} vs ${few} other carts`;
   rows.push({
     group,
     subject: `${few} other carts`,
