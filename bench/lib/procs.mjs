@@ -22,7 +22,25 @@ export function freePort() {
  * Starts `command args` with `env` (plus PORT), output to `<logDir>/<name>.log`, and
  * waits until `GET readyPath` answers 2xx (or the process dies, or 30 s pass).
  */
-export async function startServer({
+export async function startServer(options) {
+  // freePort() releases the port before the server binds it: in between, another
+  // process (an outgoing connection's local port, a server's demo service on port 0)
+  // can take it. A start that died with EADDRINUSE gets another port; anything else
+  // is reported with the end of the server's log.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      const log = join(options.logDir, `${options.name}.log`);
+      const tail = readFileSync(log, 'utf8').slice(-2000);
+      if (error.exited !== undefined && tail.includes('EADDRINUSE') && attempt < 3) continue;
+      error.message += `\n--- end of ${log} ---\n${tail}`;
+      throw error;
+    }
+  }
+}
+
+async function startOnce({
   name,
   command,
   args,
@@ -48,8 +66,11 @@ export async function startServer({
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exited !== null) {
-      throw new Error(
-        `${name} exited before it was ready (${JSON.stringify(exited)}); see ${join(logDir, `${name}.log`)}`,
+      throw Object.assign(
+        new Error(
+          `${name} exited before it was ready (${JSON.stringify(exited)}); see ${join(logDir, `${name}.log`)}`,
+        ),
+        { exited },
       );
     }
     try {
