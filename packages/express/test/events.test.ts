@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import {
   type Cart,
   type ChangeFeed,
@@ -40,6 +41,8 @@ const byId = (id: number) => (frame: SseFrame) => frame.id === String(id);
 /** A change feed that counts its open subscriptions and tells when one closes (wraps a real one). */
 class CountingFeed implements ChangeFeed {
   open = 0;
+  /** Subscriptions ever opened. */
+  opened = 0;
   readonly #closeWaiters: Array<() => void> = [];
   constructor(readonly inner: ChangeFeed) {}
   publish = (change: Parameters<ChangeFeed['publish']>[0]) => this.inner.publish(change);
@@ -51,6 +54,7 @@ class CountingFeed implements ChangeFeed {
   ): ChangeSubscription {
     const subscription = this.inner.subscribe(cartId, listener, options);
     this.open++;
+    this.opened++;
     let closed = false;
     return {
       close: () => {
@@ -279,6 +283,38 @@ describe('GET /events', () => {
     expect(feed.open).toBe(0);
     // The cart still works and publishes to nobody.
     expect((await api.post('/items', { name: 'A' })).status).toBe(201);
+  });
+
+  it('opens no stream for a client that went away while its cart id was resolved', async () => {
+    const feed = new CountingFeed(new MemoryChangeFeed());
+    let hookReached!: () => void;
+    const reached = new Promise<void>((resolve) => {
+      hookReached = resolve;
+    });
+    let hookReturned!: () => void;
+    const returned = new Promise<void>((resolve) => {
+      hookReturned = resolve;
+    });
+    // An asynchronous hook (a token check) that finishes only after the client left.
+    const resolveCartId: ResolveCartId = async (req) => {
+      const closed = new Promise<void>((resolve) => req.res?.once('close', () => resolve()));
+      hookReached();
+      await closed;
+      hookReturned();
+      return 'alice';
+    };
+    api = await startCartApi({ router: { resolveCartId }, cart: { changeFeed: feed } });
+    const { port, pathname } = new URL(api.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(`GET ${pathname}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    await reached;
+    socket.destroy();
+    await returned;
+    await api.close(); // what the router did after the hook returned has run by now
+    api = undefined;
+    expect(feed.opened).toBe(0);
+    expect(feed.open).toBe(0);
   });
 
   it('frees the subscription when the cart cannot be read, and answers with a problem', async () => {

@@ -53,6 +53,11 @@ export class EventStreams {
   async open(req: Request, res: Response, cartId: string): Promise<void> {
     const after = lastEventIdOf(req);
     if (this.#closed) throw shuttingDown();
+    // The client went away while its cart id was resolved (an asynchronous hook, such
+    // as a token check): the response's 'close' has passed, so a stream opened now
+    // would never be freed — its subscription and heartbeat would live as long as
+    // the process. Nothing to answer.
+    if (res.closed) return;
     if (req.method === 'HEAD') {
       writeHead(res);
       res.end();
