@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fill, settle } from './lib/carts.mjs';
 import { runNodeScript, startServer } from './lib/procs.mjs';
 import { renderMarkdownTable, renderText, updatePerformanceDoc } from './lib/report.mjs';
 import { median, wrk } from './lib/wrk.mjs';
@@ -161,36 +162,6 @@ const LABEL = {
   'cartkit-postgres': 'cartkit, PostgreSQL + BullMQ',
   flask: 'Flask seed',
 };
-
-/** Adds items through HTTP: `count` names to cart `cartId`, 8 requests in flight. */
-async function fill(origin, cartId, count) {
-  let next = 0;
-  const one = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const res = await fetch(`${origin}/items`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-cart-id': cartId },
-        body: JSON.stringify({ name: `P${i}` }),
-      });
-      await res.arrayBuffer();
-      if (res.status !== 201) throw new Error(`fill ${cartId}: POST /items answered ${res.status}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, one));
-}
-
-/** Waits until no line of the cart has a pending reservation (cartkit only). */
-async function settle(origin, cartId, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch(`${origin}/items`, { headers: { 'x-cart-id': cartId } });
-    const body = await res.json();
-    const pending = body.items.filter((item) => item.reservation?.status === 'pending').length;
-    if (pending === 0) return;
-    if (Date.now() > deadline) throw new Error(`${cartId}: ${pending} reservations still pending`);
-    await sleep(100);
-  }
-}
 
 /** Servers kept for reuse (smoke run only), by kind and environment. */
 const reused = new Map();

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fill, settle } from '../lib/carts.mjs';
 import { startServer } from '../lib/procs.mjs';
 import { wrk } from '../lib/wrk.mjs';
 
@@ -51,29 +52,12 @@ async function start(storage) {
   });
 }
 
-async function fill(origin, cartId, count) {
-  for (let i = 0; i < count; i++) {
-    const res = await fetch(`${origin}/items`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-cart-id': cartId },
-      body: JSON.stringify({ name: `P${i}` }),
-    });
-    await res.arrayBuffer();
-    if (res.status !== 201) throw new Error(`POST /items answered ${res.status}`);
-  }
-  for (;;) {
-    const res = await fetch(`${origin}/items`, { headers: { 'x-cart-id': cartId } });
-    const body = await res.json();
-    if (!body.items.some((item) => item.reservation?.status === 'pending')) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 const servers = {};
 try {
   for (const storage of ['memory', 'sqlite']) {
     servers[storage] = await start(storage);
     await fill(servers[storage].origin, 'get-0', Number(values.lines));
+    await settle(servers[storage].origin, 'get-0');
   }
   const request = { method: 'GET', path: '/items', cartPrefix: 'get-', carts: 1 };
   for (const s of Object.values(servers)) {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { fill } from '../lib/carts.mjs';
 import { startServer } from '../lib/procs.mjs';
 import { median, wrk } from '../lib/wrk.mjs';
 
@@ -98,22 +99,6 @@ const express = opts['no-express']
       args: [join(root, 'bench/servers/express-bare.mjs')],
       logDir,
     });
-
-async function fill(origin, cartId, count) {
-  let next = 0;
-  const one = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const res = await fetch(`${origin}/items`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-cart-id': cartId },
-        body: JSON.stringify({ name: `P${i}` }),
-      });
-      await res.arrayBuffer();
-      if (res.status !== 201) throw new Error(`fill ${cartId}: POST /items answered ${res.status}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 8 }, one));
-}
 
 /** CPU time (ms) of each thread of `pid`, the main thread as `main`. */
 function threadCpu(pid) {
