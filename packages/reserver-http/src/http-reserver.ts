@@ -8,9 +8,14 @@ import {
   type Reserver,
   type ReserverCallOptions,
 } from '@cartkit/core';
-import got, { type Got } from 'got';
 import { classifyStatus, failureError, reservationOutcome } from './classify-response.js';
-import { type ExchangeRequest, type ExchangeResponse, exchange } from './exchange.js';
+import {
+  ACCEPT_ENCODING,
+  type ExchangeRequest,
+  type ExchangeResponse,
+  type ExchangeTransport,
+  exchange,
+} from './exchange.js';
 import {
   type HttpReserverOptions,
   type ResolvedHttpReserverOptions,
@@ -39,8 +44,9 @@ export interface HttpReserver extends Reserver {
  * `releaseUrl`). Options are checked now: a bad one throws a `ConfigurationError`
  * naming it.
  *
- * got's own retries are off: the scheduler retries transient failures, honouring
- * `retryAfterMs`, with the same idempotency key.
+ * Calls go out through Node's own `http` / `https` clients on keep-alive agents, each
+ * once: the scheduler retries transient failures, honouring `retryAfterMs`, with the
+ * same idempotency key. Redirects are not followed.
  *
  * @example
  * ```ts
@@ -68,8 +74,10 @@ export function createHttpReserver(options: HttpReserverOptions): HttpReserver {
 
 class HttpReservationClient {
   readonly options: ResolvedHttpReserverOptions;
-  readonly #got: Got;
+  readonly #transport: ExchangeTransport;
   readonly #agents: { readonly http: HttpAgent; readonly https: HttpsAgent };
+  /** Headers of every call: `Accept-Encoding` (unless set in the options) and the options' headers. */
+  readonly #headers: Readonly<Record<string, string>>;
   readonly #closing = new AbortController();
   /**
    * Aborts of the calls in flight, called by `close()`: a set rather than one
@@ -84,18 +92,12 @@ class HttpReservationClient {
       http: new HttpAgent({ keepAlive: true }),
       https: new HttpsAgent({ keepAlive: true }),
     };
-    this.#got = got.extend({
-      agent: this.#agents,
-      headers: options.headers,
-      timeout: { request: options.timeoutMs },
-      // The scheduler owns retries (with backoff, Retry-After and one idempotency key).
-      // got's stream mode does not retry on its own either; this keeps it that way.
-      retry: { limit: 0 },
-      // Statuses are classified here, not turned into got errors.
-      throwHttpErrors: false,
-      // A redirect answered to a POST is a misconfiguration, not something to follow.
-      followRedirect: false,
-    });
+    this.#transport = {
+      agents: this.#agents,
+      timeoutMs: options.timeoutMs,
+      maxBytes: options.maxResponseBytes,
+    };
+    this.#headers = { 'accept-encoding': ACCEPT_ENCODING, ...options.headers };
   }
 
   async reserve(
@@ -111,6 +113,7 @@ class HttpReservationClient {
         method: 'POST',
         url: options.url,
         headers: {
+          ...this.#headers,
           'content-type': 'application/json',
           accept: 'application/json',
           [options.idempotencyHeader.toLowerCase()]: request.idempotencyKey,
@@ -135,7 +138,7 @@ class HttpReservationClient {
     this.#ensureUsable(action, callOptions.signal);
     const url = this.#releaseUrl(reservationId, action);
     const response = await this.#call(
-      { method: 'DELETE', url, headers: { accept: 'application/json' } },
+      { method: 'DELETE', url, headers: { ...this.#headers, accept: 'application/json' } },
       action,
       callOptions.signal,
     );
@@ -163,7 +166,7 @@ class HttpReservationClient {
     signal: AbortSignal | undefined,
     idempotencyKey?: string,
   ): Promise<ExchangeResponse> {
-    const { logger, timeoutMs, maxResponseBytes } = this.options;
+    const { logger, timeoutMs } = this.options;
     const controller = new AbortController();
     const abort = () => controller.abort();
     signal?.addEventListener('abort', abort, { once: true });
@@ -175,11 +178,7 @@ class HttpReservationClient {
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     };
     try {
-      const response = await exchange(
-        this.#got,
-        { ...request, signal: controller.signal },
-        maxResponseBytes,
-      );
+      const response = await exchange(this.#transport, { ...request, signal: controller.signal });
       logger.debug(
         { ...fields, status: response.status, durationMs: elapsed(started) },
         'reservation service answered',

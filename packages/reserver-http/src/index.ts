@@ -1,6 +1,6 @@
 /**
  * `@cartkit/reserver-http`: a cartkit `Reserver` that calls an external
- * reservation service over HTTP with got. The inversify `ContainerModule` lives in
+ * reservation service over HTTP (Node's own `http` / `https` clients). The inversify `ContainerModule` lives in
  * `@cartkit/reserver-http/inversify`.
  * @packageDocumentation
  */

@@ -4,9 +4,9 @@ import { ErrorCode, ReservationError } from '@cartkit/core';
  * The transient `ReservationError` for a call that got no usable answer: timeout,
  * refused or reset connection, DNS failure, broken response stream.
  *
- * The `cause` is a detached copy of got's error (name, message, code, stack and the
- * underlying system error), not the got error itself: that one carries the request
- * options, headers included, which may hold credentials and would end up in logs.
+ * The `cause` is a detached copy of the client's error (name, message, code, stack and
+ * its own cause): only those fields, never an object that could carry the request, its
+ * headers (credentials) or a socket into logs.
  */
 export function transportError(
   error: unknown,

@@ -281,7 +281,7 @@ describe('timeouts and unreachable services', () => {
     expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
   });
 
-  it('never puts got errors or header values in the error', async () => {
+  it("never puts the HTTP client's error objects or header values in the error", async () => {
     const service = await fake({ faults: { hangRate: 1 } });
     const reserver = reserverFor(service, {
       timeoutMs: 100,

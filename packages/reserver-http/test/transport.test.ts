@@ -1,0 +1,169 @@
+// The HTTP transport under the reserver (Node's http client): decompression, the size
+// limit after decoding, keep-alive reuse, bodies cut short or aborted mid-way.
+import { randomUUID } from 'node:crypto';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
+import { ReservationError } from '@cartkit/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHttpReserver, type HttpReserver, type HttpReserverOptions } from '../src/index.js';
+import {
+  type Script,
+  type ScriptedServer,
+  startScriptedServer,
+} from './support/scripted-server.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  await Promise.all(cleanups.splice(0).map((cleanup) => cleanup()));
+});
+
+async function serve(script: Script): Promise<ScriptedServer> {
+  const server = await startScriptedServer(script);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+function reserverFor(
+  server: ScriptedServer,
+  options: Omit<HttpReserverOptions, 'url'> = {},
+): HttpReserver {
+  const reserver = createHttpReserver({ url: server.url, ...options });
+  cleanups.push(() => reserver.close());
+  return reserver;
+}
+
+const request = () => ({
+  name: 'Product1',
+  quantity: 2,
+  idempotencyKey: randomUUID(),
+  cartId: 'c1',
+});
+
+async function failure(promise: Promise<unknown>): Promise<ReservationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (ReservationError.is(error)) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** Answers 201 with `body` encoded by `encode` under `Content-Encoding: coding`. */
+const compressed =
+  (coding: string, encode: (data: Buffer) => Buffer, body: unknown): Script =>
+  (_request, response) => {
+    const payload = encode(Buffer.from(JSON.stringify(body)));
+    response.writeHead(201, {
+      'content-type': 'application/json',
+      'content-encoding': coding,
+      'content-length': String(payload.length),
+    });
+    response.end(payload);
+  };
+
+describe('compressed answers', () => {
+  it.each([
+    ['gzip', gzipSync],
+    ['deflate', deflateSync],
+    // Raw deflate labelled `deflate` (got decoded it only when its first byte happened to
+    // look like no zlib header; this one does).
+    ['deflate', deflateRawSync],
+    ['br', brotliCompressSync],
+    ['GZIP', gzipSync],
+  ])('asks for them and reads a %s body', async (coding, encode) => {
+    const server = await serve(compressed(coding, encode, { reservation_id: `r-${coding}` }));
+    expect(await reserverFor(server).reserve(request())).toEqual({
+      reservationId: `r-${coding}`,
+    });
+    expect(server.requests[0]?.headers['accept-encoding']).toBe('gzip, deflate, br');
+  });
+
+  it('hands mapResponse the headers of the decoded body', async () => {
+    const server = await serve(compressed('gzip', gzipSync, { reservation_id: 'r' }));
+    let seen: Record<string, unknown> = {};
+    const reserver = reserverFor(server, {
+      mapResponse: (body, _status, headers) => {
+        seen = { ...headers };
+        return (body as { reservation_id: string }).reservation_id;
+      },
+    });
+    await reserver.reserve(request());
+    expect(seen['content-type']).toBe('application/json');
+    expect(seen).not.toHaveProperty('content-encoding');
+    expect(seen).not.toHaveProperty('content-length');
+  });
+
+  it('applies maxResponseBytes to the decoded body, not to the bytes on the wire', async () => {
+    const padding = 'x'.repeat(20_000); // compresses to far less than 1 KiB
+    const server = await serve(compressed('gzip', gzipSync, { reservation_id: 'r', padding }));
+    const error = await failure(
+      reserverFor(server, { maxResponseBytes: 1_024 }).reserve(request()),
+    );
+    expect(error).toMatchObject({ code: 'RESERVATION_BAD_RESPONSE', transient: false });
+    expect(error.message).toMatch(/larger than 1024 bytes/);
+  });
+
+  it('fails transiently on a body that does not decode', async () => {
+    const server = await serve(compressed('gzip', () => Buffer.from('not gzip at all'), {}));
+    const error = await failure(reserverFor(server).reserve(request()));
+    expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+  });
+
+  it('keeps an Accept-Encoding set in the options', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.end('{"reservation_id":"r"}');
+    });
+    await reserverFor(server, { headers: { 'accept-encoding': 'identity' } }).reserve(request());
+    expect(server.requests[0]?.headers['accept-encoding']).toBe('identity');
+  });
+});
+
+describe('connections', () => {
+  it('reuses one keep-alive connection for consecutive calls', async () => {
+    const ports: Array<number | undefined> = [];
+    const server = await serve((_request, response) => {
+      ports.push(response.socket?.remotePort);
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.end(`{"reservation_id":"r${ports.length}"}`);
+    });
+    const reserver = reserverFor(server);
+    await reserver.reserve(request());
+    await reserver.reserve(request());
+    await reserver.release?.('r1');
+    expect(ports).toHaveLength(3);
+    expect(new Set(ports).size).toBe(1);
+  });
+
+  it('fails transiently when the connection closes in the middle of the body', async () => {
+    const server = await serve((_request, response) => {
+      response.writeHead(201, { 'content-type': 'application/json', 'content-length': '100' });
+      response.write('{"reservation_id": "r', () => response.socket?.destroy());
+    });
+    const error = await failure(reserverFor(server).reserve(request()));
+    expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+    expect(error.status).toBeUndefined();
+  });
+
+  it('aborts a call whose body is still arriving', async () => {
+    let headersSent: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      headersSent = resolve;
+    });
+    const server = await serve((_request, response) => {
+      response.writeHead(201, { 'content-type': 'application/json' });
+      response.write('{"reservation_id": ', () => headersSent());
+    });
+    const controller = new AbortController();
+    const pending = failure(
+      reserverFor(server, { timeoutMs: 20_000 }).reserve(request(), {
+        signal: controller.signal,
+      }),
+    );
+    await started;
+    controller.abort(new Error('attempt timed out'));
+    const error = await pending;
+    expect(error).toMatchObject({ code: 'RESERVATION_ABORTED', transient: true });
+    expect(error.message).toMatch(/attempt timed out/);
+  });
+});
