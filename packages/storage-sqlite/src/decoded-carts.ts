@@ -1,10 +1,17 @@
 import { type Cart, freezeCart } from '@cartkit/core';
 import type { WalIndexProbe } from './wal-index.js';
 
-/** How many decoded carts {@link DecodedCarts} keeps at most. */
-export const DECODED_CARTS_MAX_ENTRIES = 256;
+/**
+ * How many decoded carts {@link DecodedCarts} keeps at most. Small on purpose: it serves
+ * carts read again soon (the same cart read by many requests, a cart read right after
+ * this process wrote it). Carts read in turn across a larger set (many shoppers) miss
+ * whatever the bound, and then a large bound only makes each entry live long enough to
+ * be promoted to V8's old generation before it is evicted — garbage the old generation
+ * grows with (see docs/performance.md, "Peak RSS: live heap and what survives").
+ */
+export const DECODED_CARTS_MAX_ENTRIES = 64;
 /** How much stored text (in characters) {@link DecodedCarts} keeps at most, summed over its carts. */
-export const DECODED_CARTS_MAX_CHARS = 4_000_000;
+export const DECODED_CARTS_MAX_CHARS = 1_000_000;
 
 interface Entry {
   readonly text: string;

@@ -166,6 +166,24 @@ describe('DecodedCarts bounds', () => {
     expect(decoded.get('b', 'y'.repeat(6))).toBeDefined();
   });
 
+  it('keeps at most 64 carts and 1,000,000 characters by default', () => {
+    // Bounds that keep the cache's own memory small (its entries die young when many
+    // carts are read in turn): a larger default fails here.
+    const decoded = new DecodedCarts();
+    for (let i = 0; i < 65; i++) decoded.set(`c${i}`, `t${i}`, cart(1, 1, `c${i}`));
+    expect(decoded.size).toBe(64);
+    expect(decoded.get('c0', 't0')).toBeUndefined();
+    expect(decoded.get('c1', 't1')).toBeDefined();
+    decoded.clear();
+    decoded.set('a', 'x'.repeat(600_000), cart(1, 1, 'a'));
+    decoded.set('b', 'y'.repeat(400_000), cart(1, 1, 'b'));
+    expect(decoded.size).toBe(2);
+    decoded.set('c', 'z', cart(1, 1, 'c'));
+    expect(decoded.size).toBe(2);
+    expect(decoded.get('a', 'x'.repeat(600_000))).toBeUndefined();
+    expect(decoded.get('c', 'z')).toBeDefined();
+  });
+
   it('forgets a cart whose stored text changed', () => {
     const decoded = new DecodedCarts();
     decoded.set('a', 'v1', cart(1, 1, 'a'));
