@@ -11,7 +11,7 @@ export async function main(): Promise<void> {
   const logger = pino({ level: 'info' }); // your logger: any pino-compatible one
 
   const cart = await createCart({
-    storage: await createSqliteCartStorage({ path: './data/cart.db' }),
+    storage: await createSqliteCartStorage({ path: './data/cart.db' }), // ./data must exist
     reserver: createHttpReserver({
       url: 'https://inventory.internal/reservations',
       timeoutMs: 3_000,

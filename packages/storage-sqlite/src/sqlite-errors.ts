@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CartError, ErrorCode, StorageError } from '@cartkit/core';
 
 /** The primary SQLite result code of a driver error (`SQLITE_BUSY`, ...), if it has one. */
@@ -25,7 +27,7 @@ const UNREADABLE_FILE = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB']);
 export function toOpenError(error: unknown, location: string): CartError {
   if (CartError.is(error)) return error;
   const code = sqliteCode(error);
-  const reason = describe(code, error);
+  const reason = code === 'SQLITE_CANTOPEN' ? whyCannotOpen(location) : describe(code, error);
   return new StorageError(
     ErrorCode.STORAGE_UNAVAILABLE,
     `Cannot open the SQLite database "${location}": ${reason}.`,
@@ -55,6 +57,22 @@ export function toOperationError(error: unknown, operation: string, location: st
     `SQLite storage "${location}" failed in ${operation}: ${reason}.`,
     { cause: error, details },
   );
+}
+
+/**
+ * Why SQLite could not open `location` (`SQLITE_CANTOPEN` says no more): the folder
+ * that should hold it is missing (SQLite creates the file, never its folder), or the
+ * path is a folder.
+ */
+function whyCannotOpen(location: string): string {
+  const folder = dirname(location);
+  if (statSync(folder, { throwIfNoEntry: false })?.isDirectory() !== true) {
+    return `its folder "${folder}" does not exist; create it first (the database file itself is created)`;
+  }
+  if (statSync(location, { throwIfNoEntry: false })?.isDirectory() === true) {
+    return 'the path is a folder; name a file in it';
+  }
+  return describe('SQLITE_CANTOPEN', undefined);
 }
 
 function describe(code: string | undefined, error: unknown): string {

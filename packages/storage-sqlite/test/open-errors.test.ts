@@ -42,6 +42,9 @@ describe('opening a database that cannot be used', () => {
     expect(error.code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
     expect(causeCode(error)).toBe('SQLITE_CANTOPEN');
     expect(error.message).toContain(path);
+    expect(error.message).toContain(
+      `its folder "${join(dir.path, 'no-such-folder')}" does not exist; create it first`,
+    );
     expect(error.details).toMatchObject({ path, sqliteCode: 'SQLITE_CANTOPEN' });
   });
 
@@ -49,6 +52,7 @@ describe('opening a database that cannot be used', () => {
     const error = await openError(createSqliteCartStorage({ path: dir.path }));
     expect(error.code).toBe(ErrorCode.STORAGE_UNAVAILABLE);
     expect(error.cause).toBeInstanceOf(Error);
+    expect(error.message).toContain('the path is a folder; name a file in it');
   });
 
   it('fails with STORAGE_UNAVAILABLE when the file is not a SQLite database', async () => {
