@@ -13,8 +13,24 @@ export const DECODED_CARTS_MAX_ENTRIES = 64;
 /** How much stored text (in characters) {@link DecodedCarts} keeps at most, summed over its carts. */
 export const DECODED_CARTS_MAX_CHARS = 1_000_000;
 
+/**
+ * Longest text (in characters) of a cart this process saved that is kept with it when
+ * the save was proven the only change ({@link DecodedCarts.advance}): a longer one —
+ * a cart of a few hundred lines — is kept by its snapshot alone, so that its text (up
+ * to several hundred kB, rewritten whole by every save) is not held until the next
+ * save, which under load carries it into the old generation.
+ */
+export const SAVED_TEXT_MAX_CHARS = 65_536;
+
 interface Entry {
-  readonly text: string;
+  /**
+   * The stored text `cart` was decoded from, or `undefined` for a long one
+   * ({@link SAVED_TEXT_MAX_CHARS}) this process saved when its save was proven to be
+   * the only change ({@link DecodedCarts.advance}): such an entry is current only by
+   * its snapshot; once the file changed, the next read decodes what it fetches, as it
+   * does any text another process wrote.
+   */
+  readonly text: string | undefined;
   readonly cart: Cart;
   /**
    * The database snapshot ({@link WalIndexProbe.snapshot}) taken before the read
@@ -36,6 +52,12 @@ interface Entry {
  * nothing was committed to the file since a read of the cart began — the
  * wal-index header is unchanged, {@link WalIndexProbe} — the text that read
  * returned is still the stored text.
+ *
+ * A commit this process made itself and proved to be the only one in between (see
+ * `onlyOwnCommits` in `wal-index.ts`) moves the carts it did not write forward to the
+ * new snapshot ({@link advance}), and the carts it wrote are kept at that snapshot
+ * (a long text is not kept: {@link SAVED_TEXT_MAX_CHARS}): reads after this process's
+ * own writes skip SQLite too.
  *
  * Bounded: at most {@link DECODED_CARTS_MAX_ENTRIES} carts and
  * {@link DECODED_CARTS_MAX_CHARS} characters of text, least recently read evicted first.
@@ -70,7 +92,7 @@ export class DecodedCarts {
   get(cartId: string, text: string, snapshot?: number): Cart | undefined {
     const entry = this.#entries.get(cartId);
     if (entry === undefined) return undefined;
-    if (entry.text !== text) {
+    if (entry.text === undefined || entry.text !== text) {
       this.#delete(cartId, entry);
       return undefined;
     }
@@ -85,20 +107,36 @@ export class DecodedCarts {
 
   /**
    * Keeps `cart` (frozen here) as what `text` decodes to; returns the frozen cart.
-   * @param snapshot the database snapshot taken before the read that returned `text`.
+   * @param text the stored text, or `undefined` (kept only while `snapshot` is current).
+   * @param snapshot the database snapshot taken before the read that returned `text`,
+   *   or (with no text) the snapshot at which this process's own save was proven current.
    */
-  set(cartId: string, text: string, cart: Cart, snapshot?: number): Cart {
+  set(cartId: string, text: string | undefined, cart: Cart, snapshot?: number): Cart {
     const frozen = freezeCart(cart);
     const previous = this.#entries.get(cartId);
     if (previous !== undefined) this.#delete(cartId, previous);
-    if (text.length > this.#maxChars) return frozen;
+    const chars = text?.length ?? 0;
+    if (chars > this.#maxChars || (text === undefined && snapshot === undefined)) return frozen;
     this.#entries.set(cartId, { text, cart: frozen, snapshot });
-    this.#chars += text.length;
+    this.#chars += chars;
     for (const [oldest, entry] of this.#entries) {
       if (this.#entries.size <= this.#maxEntries && this.#chars <= this.#maxChars) break;
       this.#delete(oldest, entry);
     }
     return frozen;
+  }
+
+  /**
+   * The database went from snapshot `from` to snapshot `to` only through this process's
+   * own commit, which wrote the carts in `written` and no other: every other cart that
+   * was current at `from` is current at `to`. The carts in `written` are not moved
+   * (their entries, if any, describe what was there before).
+   */
+  advance(from: number, to: number, written: ReadonlySet<string>): void {
+    if (from === to) return;
+    for (const [cartId, entry] of this.#entries) {
+      if (entry.snapshot === from && !written.has(cartId)) entry.snapshot = to;
+    }
   }
 
   /** How many carts are kept (for tests). */
@@ -120,6 +158,6 @@ export class DecodedCarts {
 
   #delete(cartId: string, entry: Entry): void {
     this.#entries.delete(cartId);
-    this.#chars -= entry.text.length;
+    this.#chars -= entry.text?.length ?? 0;
   }
 }

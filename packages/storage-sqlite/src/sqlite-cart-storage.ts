@@ -12,7 +12,7 @@ import {
 } from '@cartkit/core';
 import Keyv from 'keyv';
 import { type Query, type Row, SqliteConnection } from './connection.js';
-import { DecodedCarts } from './decoded-carts.js';
+import { DecodedCarts, SAVED_TEXT_MAX_CHARS } from './decoded-carts.js';
 import { DOCUMENT_SCHEMA, DocumentCodec, KEY_NAMESPACE, keys } from './documents.js';
 import {
   type ResolvedSqliteOptions,
@@ -23,6 +23,7 @@ import {
 import { LAYOUT_VERSION, type Statements, statements } from './schema.js';
 import { isLockContention, toOpenError, toOperationError } from './sqlite-errors.js';
 import { purgeExpired, SqliteIdempotencyStore } from './sqlite-idempotency-store.js';
+import { type CommitMark, onlyOwnCommits } from './wal-index.js';
 
 const ALL = -1;
 
@@ -271,6 +272,7 @@ export class SqliteCartStorage implements CartStorage {
         return this.#writeGroup(
           query,
           group.map((m) => m.save),
+          this.#connection.walIndex?.mark(),
         );
       }).then(
         (written) => {
@@ -288,8 +290,13 @@ export class SqliteCartStorage implements CartStorage {
    * those written, in one transaction when there are tasks. @returns the saves
    * written; nothing is written of the others (a task id already taken undoes the
    * whole group, whose saves then take the careful path one by one).
+   * @param before the wal-index header before the group's first statement (see {@link #ownCommits}).
    */
-  async #writeGroup(query: Query, saves: readonly GroupSave[]): Promise<Set<GroupSave>> {
+  async #writeGroup(
+    query: Query,
+    saves: readonly GroupSave[],
+    before: CommitMark | undefined,
+  ): Promise<Set<GroupSave>> {
     const texts = await Promise.all(saves.map(({ cart }) => this.#codec.encode('cart', cart)));
     const upsert = async (): Promise<Set<GroupSave>> => {
       let returned: Row[];
@@ -320,14 +327,26 @@ export class SqliteCartStorage implements CartStorage {
       const written = new Set(returned.map((row) => String(row.key)));
       return new Set(saves.filter((save) => written.has(save.cartKey)));
     };
-    // What was written is what the next read of each cart will find (unless another
-    // process writes first, which the read's text comparison sees): keep it decoded.
+    // What was written is what the next read of each cart will find: keep it decoded.
+    // When this group's commit is proven the only one since `before`, the carts are kept
+    // at the snapshot after it and the next read makes no statement; a long text (a
+    // 500-line cart's is ~150 kB) is then not kept. Otherwise they are kept under their
+    // text, which the next read compares with what it fetches (another process may
+    // have written first).
     const remember = (written: Set<GroupSave>): Set<GroupSave> => {
+      const snapshot = this.#ownCommits(
+        before,
+        written.size > 0 ? 1 : 0,
+        new Set([...written].map((save) => save.cart.id)),
+      );
       saves.forEach((save, i) => {
         const text = texts[i];
         if (!written.has(save) || text === undefined) return;
         const cart = ownedJsonCopy(save.cart);
-        if (cart !== NOT_JSON) this.#decoded.set(save.cart.id, text, cart as Cart);
+        if (cart === NOT_JSON) return;
+        const kept =
+          snapshot === undefined || text.length <= SAVED_TEXT_MAX_CHARS ? text : undefined;
+        this.#decoded.set(save.cart.id, kept, cart as Cart, snapshot);
       });
       return written;
     };
@@ -376,11 +395,14 @@ export class SqliteCartStorage implements CartStorage {
     const { owner, leaseMs } = options;
     const limit = Math.max(0, Math.trunc(options.limit));
     const rows = await this.#write('claim', async (query) => {
+      const before = this.#connection.walIndex?.mark();
       const now = this.#clock.now();
       // A cheap read first: polling an empty outbox never takes the write lock.
       const [due] = await query(this.#sql.anyDue, now);
       if (due === undefined || limit === 0) return [];
-      return query(this.#sql.claim, now, owner, now + leaseMs, limit);
+      const claimed = await query(this.#sql.claim, now, owner, now + leaseMs, limit);
+      this.#ownCommits(before, claimed.length > 0 ? 1 : 0, NO_CARTS);
+      return claimed;
     });
     const claimed = await Promise.all(
       rows.map(async (row) => {
@@ -417,9 +439,15 @@ export class SqliteCartStorage implements CartStorage {
       }
       const group = [member];
       this.#completions = group;
-      this.#write('complete', (query) => {
+      this.#write('complete', async (query) => {
         if (this.#completions === group) this.#completions = undefined;
-        return query(this.#sql.completeMany, JSON.stringify(group.map((m) => [m.taskId, m.owner])));
+        const before = this.#connection.walIndex?.mark();
+        const rows = await query(
+          this.#sql.completeMany,
+          JSON.stringify(group.map((m) => [m.taskId, m.owner])),
+        );
+        this.#ownCommits(before, rows.length > 0 ? 1 : 0, NO_CARTS);
+        return rows;
       }).then(
         (rows) => {
           const deleted = new Set(rows.map((row) => String(row.id)));
@@ -433,9 +461,12 @@ export class SqliteCartStorage implements CartStorage {
   }
 
   async release(taskId: string, owner: string, availableAt: number): Promise<boolean> {
-    const rows = await this.#write('release', (query) =>
-      query(this.#sql.release, taskId, owner, availableAt),
-    );
+    const rows = await this.#write('release', async (query) => {
+      const before = this.#connection.walIndex?.mark();
+      const released = await query(this.#sql.release, taskId, owner, availableAt);
+      this.#ownCommits(before, released.length > 0 ? 1 : 0, NO_CARTS);
+      return released;
+    });
     return rows.length > 0;
   }
 
@@ -470,6 +501,29 @@ export class SqliteCartStorage implements CartStorage {
         0,
       );
     }
+  }
+
+  /**
+   * After writer work that made `commits` commits (0 or 1) and wrote the carts in
+   * `written`: when the wal-index header shows that those were the only commits since
+   * `before` (taken on the writer, before the work's first statement:
+   * {@link onlyOwnCommits}), the decoded carts current then are current now, except
+   * the written ones; @returns the snapshot now, at which the written carts may be
+   * kept. `undefined` when that cannot be proven (another connection committed, a
+   * header could not be read, `:memory:`): the next reads ask SQLite, as after any
+   * commit. Call on the writer, right after the work's last statement.
+   */
+  #ownCommits(
+    before: CommitMark | undefined,
+    commits: 0 | 1,
+    written: ReadonlySet<string>,
+  ): number | undefined {
+    const after = before === undefined ? undefined : this.#connection.walIndex?.mark();
+    if (before === undefined || after === undefined || !onlyOwnCommits(before, after, commits)) {
+      return undefined;
+    }
+    this.#decoded.advance(before.snapshot, after.snapshot, written);
+    return after.snapshot;
   }
 
   // #read, #write and #transaction are called before a method's first `await`: a call takes
@@ -614,6 +668,9 @@ async function migrateJobsToOutbox(
 }
 
 const NOT_JSON: unique symbol = Symbol('not JSON');
+
+/** Writer work that writes no cart (the outbox's claims, completions, releases). */
+const NO_CARTS: ReadonlySet<string> = new Set();
 
 /**
  * A frozen copy of `value` equal to what decoding its JSON text gives, sharing the parts

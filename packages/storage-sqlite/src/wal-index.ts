@@ -17,6 +17,7 @@ const WORDS = HEADER_BYTES / 4;
 /** `iVersion` of the only wal-index format there is (SQLite 3.7.0 and later). */
 export const WAL_INDEX_VERSION = 3_007_000;
 /** Byte offsets inside one copy. */
+const I_CHANGE = 8;
 const IS_INIT = 12;
 const PAGE_SIZE = 14;
 /** The checksum (two words) covers the 40 bytes before it. */
@@ -82,6 +83,30 @@ export function releaseShmDescriptor(shmPath: string): void {
   if (open.users > 0) return;
   shmDescriptors.delete(shmPath);
   closeSync(open.fd);
+}
+
+/**
+ * A consistent wal-index header as seen at one moment: its {@link WalIndexProbe.snapshot}
+ * number and its `iChange` word, the counter every commit increments by one.
+ */
+export interface CommitMark {
+  readonly snapshot: number;
+  readonly change: number;
+}
+
+/**
+ * Whether the database went from the header of `before` to the header of `after` through
+ * exactly `commits` commits (0 or 1) — those the caller made between the two looks. True
+ * when the headers are the same (nothing at all happened: `commits` must be 0), or when
+ * `commits` is 1 and `iChange` grew by exactly one: any other commit in between, by any
+ * connection of any process, would have incremented it too (SQLite 3.44 `wal.c`,
+ * `sqlite3WalFrames`: `hdr.iChange++` on every commit; a WAL reset after a checkpoint
+ * changes the salts and `mxFrame`, not the data nor `iChange`). SQLite's recovery of a
+ * damaged header restarts `iChange` at 0, so a header whose counter is 0 proves nothing.
+ */
+export function onlyOwnCommits(before: CommitMark, after: CommitMark, commits: 0 | 1): boolean {
+  if (after.snapshot === before.snapshot) return commits === 0;
+  return commits === 1 && after.change !== 0 && after.change === (before.change + 1) >>> 0;
 }
 
 /** Attempts to read a consistent header at open (a commit may be writing it then). */
@@ -159,6 +184,17 @@ export class WalIndexProbe {
     }
     if (!same) this.#snapshot++;
     return this.#snapshot;
+  }
+
+  /**
+   * {@link snapshot} with the header's commit counter (`iChange`), to tell afterwards
+   * whether the commits in between were only the caller's ({@link onlyOwnCommits}).
+   * `undefined` when the header cannot be trusted right now.
+   */
+  mark(): CommitMark | undefined {
+    const snapshot = this.snapshot();
+    if (snapshot === undefined) return undefined;
+    return { snapshot, change: this.#last[I_CHANGE / 4] as number };
   }
 
   /** The page size the last consistent header records (0: the WAL is empty). */

@@ -1,6 +1,6 @@
 import { type Cart, ErrorCode } from '@cartkit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DecodedCarts } from '../src/decoded-carts.js';
+import { DecodedCarts, SAVED_TEXT_MAX_CHARS } from '../src/decoded-carts.js';
 import { keys } from '../src/documents.js';
 import { createSqliteCartStorage } from '../src/index.js';
 import { assertPackageBuilt, killFixtures, startFixture } from './support/fixtures.js';
@@ -122,6 +122,27 @@ describe('decoded-cart reuse on reads', () => {
     await storage.close();
   });
 
+  it('keeps a long cart it saved without its text; another connection rewriting it at the same version is still read', async () => {
+    const path = dir.file();
+    const storage = await createSqliteCartStorage({ path });
+    const long = (quantity: number): Cart => ({
+      ...cart(1, quantity),
+      lines: Array.from({ length: 400 }, (_, i) => ({
+        ...cart(1, quantity).lines[0],
+        name: `P${i}`,
+      })) as Cart['lines'],
+    });
+    await storage.saveCart(long(1), { expectedVersion: 0 });
+    const raw = openRaw(path);
+    const [row] = await raw.query('SELECT value FROM cartkit WHERE key = ?', keys.cart('c1'));
+    expect(String(row?.value).length).toBeGreaterThan(SAVED_TEXT_MAX_CHARS);
+    expect(await storage.getCart('c1')).toEqual(long(1));
+    await raw.put(keys.cart('c1'), String(row?.value).replaceAll('"quantity":1', '"quantity":3'));
+    expect(await storage.getCart('c1')).toEqual(long(3));
+    await raw.close();
+    await storage.close();
+  });
+
   it('compares the stored text, not the version: a value rewritten at the same version is re-read', async () => {
     const path = dir.file();
     const storage = await createSqliteCartStorage({ path });
@@ -182,6 +203,25 @@ describe('DecodedCarts bounds', () => {
     expect(decoded.size).toBe(2);
     expect(decoded.get('a', 'x'.repeat(600_000))).toBeUndefined();
     expect(decoded.get('c', 'z')).toBeDefined();
+  });
+
+  it('moves the carts current at one snapshot to the next, except those written, and keeps a cart without text only by its snapshot', () => {
+    const decoded = new DecodedCarts();
+    decoded.set('a', 'ta', cart(1, 1, 'a'), 4);
+    decoded.set('b', undefined, cart(1, 1, 'b'), 4);
+    decoded.set('c', 'tc', cart(1, 1, 'c'), 3);
+    decoded.set('w', 'tw', cart(1, 1, 'w'), 4);
+    decoded.set('x', undefined, cart(1, 1, 'x')); // no text, no snapshot: not kept
+    expect(decoded.size).toBe(4);
+    decoded.advance(4, 5, new Set(['w']));
+    expect(decoded.current('a', 5)).toEqual(cart(1, 1, 'a'));
+    expect(decoded.current('b', 5)).toEqual(cart(1, 1, 'b'));
+    expect(decoded.current('c', 5)).toBeUndefined(); // was not current at 4
+    expect(decoded.current('w', 5)).toBeUndefined(); // written: what it held is old
+    expect(decoded.current('a', 4)).toBeUndefined();
+    // Without its text, a cart is not known by any text a read fetches.
+    expect(decoded.get('b', 'tb')).toBeUndefined();
+    expect(decoded.current('b', 5)).toBeUndefined();
   });
 
   it('forgets a cart whose stored text changed', () => {

@@ -1,6 +1,6 @@
 import { readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Cart } from '@cartkit/core';
+import type { Cart, ReservationTask } from '@cartkit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../src/documents.js';
 import { createSqliteCartStorage } from '../src/index.js';
@@ -8,6 +8,7 @@ import {
   acquireShmDescriptor,
   checksum,
   isConsistent,
+  onlyOwnCommits,
   releaseShmDescriptor,
   WAL_INDEX_VERSION,
 } from '../src/wal-index.js';
@@ -21,6 +22,17 @@ const cart = (version: number, quantity: number, id = 'c1'): Cart => ({
   lines: [{ name: 'A', quantity, reservation: null, addedAt: at, updatedAt: at }],
   createdAt: at,
   updatedAt: at,
+});
+
+const task = (id: string): ReservationTask => ({
+  id,
+  idempotencyKey: id,
+  kind: 'reserve',
+  cartId: 'c1',
+  itemName: 'A',
+  quantity: 1,
+  reservationId: null,
+  createdAt: 1,
 });
 
 // Every statement sqlite3 runs in this process (both connections of every storage):
@@ -108,22 +120,60 @@ describe('the wal-index header check (SQLite walIndexTryHdr)', () => {
   });
 });
 
+describe("telling our own commit from anyone else's (iChange)", () => {
+  const mark = (snapshot: number, change: number) => ({ snapshot, change });
+
+  it('accepts exactly one commit more for one commit of ours, and an unchanged header for none', () => {
+    expect(onlyOwnCommits(mark(3, 41), mark(4, 42), 1)).toBe(true);
+    expect(onlyOwnCommits(mark(3, 41), mark(3, 41), 0)).toBe(true);
+    // A counter that wrapped is still one more.
+    expect(onlyOwnCommits(mark(3, 0xfffffffe), mark(4, 0xffffffff), 1)).toBe(true);
+  });
+
+  it('refuses anything else: another commit besides ours, a change without ours, none where ours should be, a counter at 0', () => {
+    expect(onlyOwnCommits(mark(3, 41), mark(4, 43), 1)).toBe(false); // someone else committed too
+    expect(onlyOwnCommits(mark(3, 41), mark(4, 42), 0)).toBe(false); // someone else committed
+    expect(onlyOwnCommits(mark(3, 41), mark(4, 41), 0)).toBe(false); // a reset: not ours to vouch for
+    expect(onlyOwnCommits(mark(3, 41), mark(3, 41), 1)).toBe(false);
+    expect(onlyOwnCommits(mark(3, 41), mark(4, 41), 1)).toBe(false);
+    // SQLite's recovery of a damaged header restarts the counter at 0.
+    expect(onlyOwnCommits(mark(3, 0xffffffff), mark(4, 0), 1)).toBe(false);
+  });
+});
+
 describe('reads that skip SQLite while nothing was committed', () => {
   const dir = createTempDir();
   afterAll(() => dir.remove());
 
-  it('runs no statement for reads of a cart while the file is unchanged, and reads again after a save', async () => {
-    const storage = await createSqliteCartStorage({ path: dir.file() });
+  it('runs no statement for reads of a cart while the file is unchanged, and reads again after a save by another connection', async () => {
+    const path = dir.file();
+    const storage = await createSqliteCartStorage({ path });
     await storage.saveCart(cart(1, 1), { expectedVersion: 0 });
     const first = await storage.getCart('c1');
     const before = statements;
     for (let i = 0; i < 100; i++) expect(await storage.getCart('c1')).toBe(first);
     expect(statements - before).toBe(0);
 
-    await storage.saveCart(cart(2, 2), { expectedVersion: 1 });
+    // Another connection (a second storage on the file: to SQLite, another writer).
+    const other = await createSqliteCartStorage({ path });
+    await other.saveCart(cart(2, 2), { expectedVersion: 1 });
     const afterSave = statements;
     expect(await storage.getCart('c1')).toEqual(cart(2, 2));
     expect(statements - afterSave).toBe(1);
+    await other.close();
+    await storage.close();
+  });
+
+  it("makes no statement to read a cart after this storage's own save, whose commit was the only one", async () => {
+    const storage = await createSqliteCartStorage({ path: dir.file() });
+    await storage.saveCart(cart(1, 1), { expectedVersion: 0 });
+    const before = statements;
+    expect(await storage.getCart('c1')).toEqual(cart(1, 1));
+    await storage.saveCart(cart(2, 2), { expectedVersion: 1 });
+    const read = await storage.getCart('c1');
+    expect(read).toEqual(cart(2, 2));
+    expect(Object.isFrozen(read)).toBe(true);
+    expect(statements - before).toBe(1); // the save's upsert, and no read
     await storage.close();
   });
 
@@ -143,14 +193,36 @@ describe('reads that skip SQLite while nothing was committed', () => {
     await storage.close();
   });
 
-  it('a save of another cart is a commit too: the next read asks SQLite (and finds the same cart)', async () => {
-    const storage = await createSqliteCartStorage({ path: dir.file() });
+  it("a save of another cart by another connection is a commit the next read asks SQLite about (and finds the same cart); this storage's own is not", async () => {
+    const path = dir.file();
+    const storage = await createSqliteCartStorage({ path });
+    const other = await createSqliteCartStorage({ path });
     await storage.saveCart(cart(1, 1), { expectedVersion: 0 });
     const first = await storage.getCart('c1');
     await storage.saveCart(cart(1, 1, 'c2'), { expectedVersion: 0 });
-    const before = statements;
+    let before = statements;
+    expect(await storage.getCart('c1')).toBe(first);
+    expect(statements - before).toBe(0);
+    await other.saveCart(cart(1, 1, 'c3'), { expectedVersion: 0 });
+    before = statements;
     expect(await storage.getCart('c1')).toBe(first);
     expect(statements - before).toBe(1);
+    await other.close();
+    await storage.close();
+  });
+
+  it("the outbox's claims, completions and releases by this storage do not make the next read ask SQLite", async () => {
+    const storage = await createSqliteCartStorage({ path: dir.file() });
+    await storage.saveCart(cart(1, 1), { expectedVersion: 0, tasks: [task('t1'), task('t2')] });
+    const first = await storage.getCart('c1');
+    expect(first).toEqual(cart(1, 1));
+    const [one, two] = await storage.claim({ owner: 'o', limit: 10, leaseMs: 1_000 });
+    expect([one?.task.id, two?.task.id]).toEqual(['t1', 't2']);
+    expect(await storage.complete('t1', 'o')).toBe(true);
+    expect(await storage.release('t2', 'o', 0)).toBe(true);
+    const before = statements;
+    expect(await storage.getCart('c1')).toBe(first);
+    expect(statements - before).toBe(0);
     await storage.close();
   });
 
@@ -260,6 +332,38 @@ describe('another process writing the file', () => {
     expect(stale).toBe(0);
     expect((await storage.getCart('c1'))?.version).toBe(300);
     expect(reads).toBeGreaterThan(0);
+    expect((await other.exited).code).toBe(0);
+    await storage.close();
+  });
+
+  it("never carries a cart forward over this storage's own saves when the other process wrote it in between", async () => {
+    // This process saves its own cart c2 over and over while the other saves c1 as fast
+    // as it can: each of this process's saves moves the carts it knows (c1) forward only
+    // if its commit was the only one, so a c1 save of the other process landing between
+    // the two looks at the header must make the next read of c1 ask SQLite.
+    const path = dir.file();
+    const storage = await createSqliteCartStorage({ path });
+    const other = startFixture('save-loop', [path, 'c1', '300']);
+    await other.next('ready');
+    let acknowledged = 0;
+    let finished = false;
+    other.child.on('message', (message: { type: string; version?: number }) => {
+      if (message.type === 'saved') acknowledged = message.version ?? 0;
+      if (message.type === 'finished') finished = true;
+    });
+    other.send({ type: 'go' });
+    let own = 0;
+    let stale = 0;
+    while (!finished) {
+      const saved = acknowledged; // committed before this read began
+      const read = (await storage.getCart('c1'))?.version ?? 0;
+      if (read < saved) stale++;
+      own++;
+      await storage.saveCart(cart(own, own, 'c2'), { expectedVersion: own - 1 });
+    }
+    expect(stale).toBe(0);
+    expect((await storage.getCart('c1'))?.version).toBe(300);
+    expect((await storage.getCart('c2'))?.version).toBe(own);
     expect((await other.exited).code).toBe(0);
     await storage.close();
   });
