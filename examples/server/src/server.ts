@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import {
   clientErrorListener,
   connectListener,
+  expectationListener,
   expressServerClasses,
   problemRequestListener,
 } from '@cartkit/express';
@@ -134,6 +135,8 @@ export async function startServer(
   server.on('clientError', clientErrorListener({ logger }));
   // CONNECT (a proxy tunnel) would otherwise have its connection closed unanswered.
   server.on('connect', connectListener({ logger }));
+  // An Expect header other than 100-continue: Node would answer a bare 417 itself.
+  server.on('checkExpectation', expectationListener({ logger }));
   // Set as properties too: they are what the server consults.
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs;

@@ -203,6 +203,20 @@ describe('example server: what Node answers by itself, or not at all', () => {
   });
 });
 
+describe('example server: an Expect header it cannot meet', () => {
+  it("answers 417 EXPECTATION_FAILED problem+json, not Node's bare 417 with an empty body", async () => {
+    const server = await start();
+    const res = await exchange(
+      server.url,
+      'POST /items HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nConnection: close\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 12\r\n\r\n{"name":"A"}',
+    );
+    expectProblem(res, 417, 'EXPECTATION_FAILED');
+    // Nothing was written.
+    expect(await (await fetch(`${server.url}/items`)).json()).toEqual({ items: [], version: 0 });
+  });
+});
+
 describe('example server: request targets express cannot route', () => {
   it('answers 400 INVALID_REQUEST_TARGET problem+json, not express HTML 404', async () => {
     const server = await start();

@@ -39,6 +39,7 @@ export {
   type ClientError,
   clientErrorListener,
   connectListener,
+  expectationListener,
   problemRequestListener,
   type RequestListenerWithNext,
   type ServerProblemOptions,

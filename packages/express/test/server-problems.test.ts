@@ -1,11 +1,12 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpProblem, problemRequestListener } from '../src/index.js';
+import { expectationListener, HttpProblem, problemRequestListener } from '../src/index.js';
 import { recordingLogger } from './support/recording-logger.js';
 
-// problemRequestListener on a real listening server: what the app leaves unanswered.
+// problemRequestListener and expectationListener on a real listening server: what the
+// app leaves unanswered, and what Node would answer before it.
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -23,7 +24,7 @@ async function listen(app: express.Express, logger = recordingLogger()) {
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, logger };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, logger, server };
 }
 
 describe('problemRequestListener', () => {
@@ -79,5 +80,44 @@ describe('problemRequestListener', () => {
     });
     const { url } = await listen(app);
     await expect(fetch(`${url}/half`).then((res) => res.text())).rejects.toThrow();
+  });
+});
+
+describe('expectationListener', () => {
+  it('answers an Expect other than 100-continue with 417 EXPECTATION_FAILED problem+json and keeps the connection', async () => {
+    const app = express();
+    app.get('/known', (_req, res) => {
+      res.json({ ok: true });
+    });
+    const { url, server } = await listen(app);
+    server.on('checkExpectation', expectationListener());
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.setEncoding('latin1');
+    let received = '';
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(
+      'POST /known HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: wait-for-it\r\n' +
+        'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' +
+        'GET /known HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    );
+    await closed;
+    const [first = '', second = ''] = received.split(/(?=HTTP\/1\.1 )/);
+    const [head = '', body = ''] = first.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 417 Expectation Failed\r\n/);
+    expect(head.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(body)).toEqual({
+      type: 'about:blank',
+      title: 'Expectation Failed',
+      status: 417,
+      detail: 'The Expect header can only be "100-continue" here; send the request without it.',
+      code: 'EXPECTATION_FAILED',
+    });
+    // The same connection serves the next request.
+    expect(second).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(second).toContain('{"ok":true}');
   });
 });

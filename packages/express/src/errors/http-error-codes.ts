@@ -25,6 +25,8 @@ export const HttpErrorCode = {
   REQUEST_HEADERS_TOO_LARGE: 'REQUEST_HEADERS_TOO_LARGE',
   /** The request's headers or body did not arrive within the server's timeout. */
   REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** The request's `Expect` header asks for something other than `100-continue` (417). */
+  EXPECTATION_FAILED: 'EXPECTATION_FAILED',
   /** The request method is well-formed but not one the server implements. */
   METHOD_NOT_IMPLEMENTED: 'METHOD_NOT_IMPLEMENTED',
   /** No route of the cart API matches the path. */

@@ -6,7 +6,7 @@ import { describeError, type ProblemDocument } from '../errors/problem-details.j
 import { checkLogger } from '../option-checks.js';
 import { PROBLEM_MEDIA_TYPE } from './media-types.js';
 
-/** Options of {@link clientErrorListener} and {@link problemRequestListener}. */
+/** Options of {@link clientErrorListener}, {@link problemRequestListener}, {@link connectListener} and {@link expectationListener}. */
 export interface ServerProblemOptions {
   /**
    * Where answered requests are noted (`debug`; 5xx at `error`). Default: silent.
@@ -199,7 +199,7 @@ function routable(url: string | undefined): boolean {
  *
  * When the response has already started, the connection is closed, as express does.
  * Pair it with {@link clientErrorListener}, which answers what never reaches the app,
- * and {@link connectListener}.
+ * {@link connectListener} and {@link expectationListener}.
  */
 export function problemRequestListener(
   app: RequestListenerWithNext,
@@ -314,6 +314,38 @@ export function connectListener(
         501,
         HttpErrorCode.METHOD_NOT_IMPLEMENTED,
         'This server is not a proxy: it does not implement CONNECT.',
+      ),
+    );
+  };
+}
+
+/**
+ * A listener for an `http.Server`'s `checkExpectation` event. Node hands it HTTP/1.1
+ * requests whose `Expect` header is not `100-continue` (RFC 9110 §10.1.1 defines no
+ * other expectation) and, when no listener exists, answers them itself with a bare
+ * 417 and an empty body. This one answers 417 `EXPECTATION_FAILED` problem+json; the
+ * connection stays open for the next request, as with Node's answer.
+ *
+ * ```ts
+ * server.on('checkExpectation', expectationListener({ logger }));
+ * ```
+ */
+export function expectationListener(
+  options: ServerProblemOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const logger = checkLogger(options.logger);
+  return (req, res) => {
+    logger.debug(
+      { status: 417, code: HttpErrorCode.EXPECTATION_FAILED, method: req.method },
+      'request with an unsupported Expect header refused',
+    );
+    answer(
+      req,
+      res,
+      problem(
+        417,
+        HttpErrorCode.EXPECTATION_FAILED,
+        'The Expect header can only be "100-continue" here; send the request without it.',
       ),
     );
   };
