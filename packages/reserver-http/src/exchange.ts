@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Transform } from 'node:stream';
+import { pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createInflateRaw, createUnzip } from 'node:zlib';
 import type { ResponseHeaders } from './options.js';
 
@@ -142,20 +142,26 @@ export function exchange(
       // As got handed them on: the headers of the decoded body.
       const { 'content-encoding': _, 'content-length': __, ...decoded } = res.headers;
       responseHeaders = decoded;
-      res.on('data', (raw: Buffer) => {
+      // The first bytes choose the decoder (raw or zlib deflate); the rest is piped with
+      // backpressure: a body that decodes slowly, or to nothing (empty deflate blocks),
+      // leaves the bytes in the socket instead of queueing them in front of the decoder.
+      res.once('data', (first: Buffer) => {
         if (settled) return;
-        if (decoder === undefined) {
-          decoder = decoderFor(coding, raw);
-          decoder.on('data', onChunk);
-          decoder.on('end', onEnd);
-          decoder.on('error', fail);
-        }
-        decoder.write(raw);
+        res.pause();
+        decoder = decoderFor(coding, first);
+        decoder.on('data', onChunk);
+        decoder.on('end', onEnd);
+        // pipeline() lets go of its last stream when the body ends; a truncated body is
+        // only found out later, when the decoder flushes.
+        decoder.on('error', fail);
+        decoder.write(first);
+        pipeline(res, decoder, (error) => {
+          if (error) fail(error);
+        });
       });
-      res.on('end', () => {
-        // An empty compressed body is an empty body.
+      // An empty compressed body is an empty body.
+      res.once('end', () => {
         if (decoder === undefined) onEnd();
-        else decoder.end();
       });
     });
     if (signal.aborted) onAbort();

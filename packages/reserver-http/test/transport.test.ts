@@ -103,10 +103,66 @@ describe('compressed answers', () => {
     expect(error.message).toMatch(/larger than 1024 bytes/);
   });
 
+  it('reads a compressed body no faster than it decodes (a body that never grows is not queued)', async () => {
+    // Empty stored deflate blocks (5 bytes each, no output): the decoded body stays under
+    // any limit however much arrives, so only backpressure keeps the wire bytes from
+    // queueing in front of the decoder. The server sends 96 MiB of them, then the answer.
+    const emptyBlocks = Buffer.alloc(5 * 200_000);
+    for (let at = 0; at < emptyBlocks.length; at += 5) emptyBlocks.writeUInt16LE(0xffff, at + 3);
+    const answer = deflateRawSync(Buffer.from('{"reservation_id":"r-slow"}'));
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    const server = await serve((_request, response) => {
+      response.writeHead(201, {
+        'content-type': 'application/json',
+        'content-encoding': 'deflate',
+      });
+      let sent = 0;
+      const pump = (): void => {
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
+        if (response.destroyed) return;
+        if (sent >= 96 * 1024 * 1024) {
+          response.end(answer);
+          return;
+        }
+        sent += emptyBlocks.length;
+        if (response.write(emptyBlocks)) setImmediate(pump);
+        else response.once('drain', pump);
+      };
+      pump();
+    });
+    const reserver = reserverFor(server, { timeoutMs: 120_000 });
+    expect(await reserver.reserve(request())).toEqual({ reservationId: 'r-slow' });
+    // Without backpressure the client read all 96 MiB ahead of the decoder (~90 MiB queued).
+    expect(peak).toBeLessThan(48 * 1024 * 1024);
+  });
+
   it('fails transiently on a body that does not decode', async () => {
     const server = await serve(compressed('gzip', () => Buffer.from('not gzip at all'), {}));
     const error = await failure(reserverFor(server).reserve(request()));
     expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+  });
+
+  it('fails transiently, without waiting for the deadline, on a compressed body cut short', async () => {
+    // The response itself is complete (Content-Length matches): only the decoder, when
+    // it flushes at the end, finds the gzip stream truncated.
+    const truncated = gzipSync(Buffer.from('{"reservation_id":"r"}')).subarray(0, 15);
+    const server = await serve(compressed('gzip', () => truncated, {}));
+    const error = await failure(reserverFor(server, { timeoutMs: 60_000 }).reserve(request()));
+    expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+    expect(error.message).toMatch(/unexpected end of file/);
+  });
+
+  it('reuses the keep-alive connection after compressed answers', async () => {
+    const ports: Array<number | undefined> = [];
+    const server = await serve((request, response) => {
+      ports.push(response.socket?.remotePort);
+      compressed('gzip', gzipSync, { reservation_id: `r${ports.length}` })(request, response);
+    });
+    const reserver = reserverFor(server);
+    expect(await reserver.reserve(request())).toEqual({ reservationId: 'r1' });
+    expect(await reserver.reserve(request())).toEqual({ reservationId: 'r2' });
+    expect(new Set(ports).size).toBe(1);
   });
 
   it('keeps an Accept-Encoding set in the options', async () => {
