@@ -27,7 +27,7 @@ import {
   parseEntityTagCondition,
 } from './http/preconditions.js';
 import { type HttpResult, sendResult } from './http/respond.js';
-import { parseIdempotencyKey } from './idempotency/idempotency-key.js';
+import { idempotencyKeyOf } from './idempotency/idempotency-key.js';
 import { IdempotentRequests } from './idempotency/idempotent-requests.js';
 import { buildOpenApiDocument } from './openapi/build-openapi-document.js';
 import { type CartRouterOptions, resolveCartRouterOptions } from './options.js';
@@ -121,7 +121,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
     post: async (req, res) => {
       const cartId = await cartOf(req);
       const body = await bodies.read(req, res, schemas.addItem, POST_MEDIA_TYPES);
-      const key = parseIdempotencyKey(req.get('idempotency-key'));
+      const key = idempotencyKeyOf(req);
       const condition = ifMatch(req);
       const request = { key, cartId, method: 'POST', path: '/items', body: body.raw };
       const present = (written: LineChange): HttpResult => ({
@@ -183,7 +183,7 @@ export function createCartRouter(options: CartRouterOptions): Router {
     post: async (req, res) => {
       const cartId = await cartOf(req);
       const body = await bodies.read(req, res, schemas.reserve, POST_MEDIA_TYPES);
-      const key = parseIdempotencyKey(req.get('idempotency-key'));
+      const key = idempotencyKeyOf(req);
       const condition = ifMatch(req);
       const request = { key, cartId, method: 'POST', path: '/reserve', body: body.raw };
       const present = ({ cart, line: own, created }: ReservationRequestResult): HttpResult => {

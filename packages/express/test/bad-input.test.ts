@@ -661,6 +661,35 @@ describe('problem documents: one shape, our own words', () => {
       expect(Object.keys(entry).sort()).toEqual(['code', 'detail', 'pointer']);
   });
 
+  it('two Idempotency-Key lines are told apart from one malformed key', async () => {
+    const { port, pathname } = new URL(api.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.setEncoding('latin1');
+    let received = '';
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    await once(socket, 'connect');
+    const body = '{"name":"Pear"}';
+    socket.write(
+      `POST ${pathname}/items HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n` +
+        'Idempotency-Key: k1\r\nIdempotency-Key: k1\r\nContent-Type: application/json\r\n' +
+        `Content-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await once(socket, 'close');
+    const [head = '', text = ''] = received.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(text)).toMatchObject({
+      code: 'INVALID_IDEMPOTENCY_KEY',
+      detail: 'Send one Idempotency-Key header, not 2.',
+    });
+    // One line with a comma is still one (malformed) key.
+    const res = await api.post('/items', { name: 'Pear' }, { 'idempotency-key': 'k1, k1' });
+    expect(res.body.detail).toBe(
+      'Idempotency-Key must be 1 to 255 characters of A-Z a-z 0-9 . _ ~ : + / = -.',
+    );
+  });
+
   it('a bad name in the URL is not a body problem: no errors[]', async () => {
     const res = await api.request('PATCH', '/items/%E2%80%8B', { json: { quantity: 2 } });
     expect(res.status).toBe(400);

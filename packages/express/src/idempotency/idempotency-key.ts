@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { HttpErrorCode } from '../errors/http-error-codes.js';
 import { HttpProblem } from '../errors/http-problem.js';
 
@@ -26,6 +27,28 @@ export function parseIdempotencyKey(value: string | undefined): string | undefin
     );
   }
   return key;
+}
+
+/**
+ * The `Idempotency-Key` of a request ({@link parseIdempotencyKey}). Node joins repeated
+ * header lines with ", ", which no key contains: several lines get their own answer
+ * rather than a complaint about the characters of a key the client never sent.
+ * @throws HttpProblem 400 `INVALID_IDEMPOTENCY_KEY`
+ */
+export function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const header = req.headers['idempotency-key'];
+  const value = Array.isArray(header) ? header.join(', ') : header;
+  if (value?.includes(',') === true) {
+    const lines = req.headersDistinct['idempotency-key']?.length ?? 1;
+    if (lines > 1) {
+      throw new HttpProblem(
+        400,
+        HttpErrorCode.INVALID_IDEMPOTENCY_KEY,
+        `Send one Idempotency-Key header, not ${lines}.`,
+      );
+    }
+  }
+  return parseIdempotencyKey(value);
 }
 
 /**
