@@ -119,12 +119,8 @@ export function exchange(
     req.on('response', (res: IncomingMessage) => {
       response = res;
       responseHeaders = res.headers;
+      // Also a connection closed before the last byte (ECONNRESET, "aborted").
       res.on('error', fail);
-      // A connection closed before the last byte: not every Node version reports it
-      // as an error of the response.
-      res.on('close', () => {
-        if (!res.complete) fail(connectionReset());
-      });
       const encoding = res.headers['content-encoding'];
       const announced = Number(res.headers['content-length']);
       // Announced as too long: skip the download altogether. (A compressed body is
@@ -198,8 +194,4 @@ function abortError(reason: unknown): Error {
   const error = new Error('The operation was aborted', { cause: reason });
   error.name = 'AbortError';
   return Object.assign(error, { code: 'ABORT_ERR' });
-}
-
-function connectionReset(): Error {
-  return Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
 }

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigurationError, type Logger, ReservationError } from '@cartkit/core';
+import { ConfigurationError, type Logger } from '@cartkit/core';
 import { type FakeReservationService, startFakeReservationService } from '@cartkit/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpReserver, type HttpReserver, type HttpReserverOptions } from '../src/index.js';
+import { failure } from './support/failure.js';
 import {
   answer,
   closedPort,
@@ -43,16 +44,6 @@ const request = (key: string = randomUUID(), name = 'Product1') => ({
   idempotencyKey: key,
   cartId: 'c1',
 });
-
-async function failure(promise: Promise<unknown>): Promise<ReservationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (ReservationError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('the default protocol on the wire', () => {
   it('POSTs {"name","quantity"} as JSON with the idempotency key, the same on a retry', async () => {

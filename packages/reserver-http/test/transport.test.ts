@@ -2,9 +2,9 @@
 // limit after decoding, keep-alive reuse, bodies cut short or aborted mid-way.
 import { randomUUID } from 'node:crypto';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { ReservationError } from '@cartkit/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpReserver, type HttpReserver, type HttpReserverOptions } from '../src/index.js';
+import { failure } from './support/failure.js';
 import {
   type Script,
   type ScriptedServer,
@@ -37,16 +37,6 @@ const request = () => ({
   idempotencyKey: randomUUID(),
   cartId: 'c1',
 });
-
-async function failure(promise: Promise<unknown>): Promise<ReservationError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (ReservationError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Answers 201 with `body` encoded by `encode` under `Content-Encoding: coding`. */
 const compressed =
