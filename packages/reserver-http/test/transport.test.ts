@@ -1,6 +1,9 @@
 // The HTTP transport under the reserver (Node's http client): decompression, the size
 // limit after decoding, keep-alive reuse, bodies cut short or aborted mid-way.
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpReserver, type HttpReserver, type HttpReserverOptions } from '../src/index.js';
@@ -10,6 +13,7 @@ import {
   type ScriptedServer,
   startScriptedServer,
 } from './support/scripted-server.js';
+import { selfSignedCert, selfSignedKey } from './support/tls.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -211,5 +215,33 @@ describe('connections', () => {
     const error = await pending;
     expect(error).toMatchObject({ code: 'RESERVATION_ABORTED', transient: true });
     expect(error.message).toMatch(/attempt timed out/);
+  });
+});
+
+describe('https', () => {
+  it('calls https URLs over TLS and verifies the certificate (a self-signed one is refused, transiently)', async () => {
+    let requests = 0;
+    const server = createHttpsServer({ key: selfSignedKey, cert: selfSignedCert }, (_req, res) => {
+      requests += 1;
+      res.writeHead(201, { 'content-type': 'application/json' });
+      res.end('{"reservation_id":"r"}');
+    });
+    server.on('tlsClientError', () => {});
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    const reserver = createHttpReserver({ url: `https://127.0.0.1:${port}/reservations` });
+    cleanups.push(() => reserver.close());
+    const error = await failure(reserver.reserve(request()));
+    expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+    expect((error.cause as { code?: string }).code).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+    expect(requests).toBe(0);
   });
 });
