@@ -12,7 +12,6 @@ import {
   UnauthorizedError,
 } from '@cartkit/express';
 import express, { type Express, type RequestHandler } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import type { Logger as PinoLogger } from 'pino';
 import type { CartIdentity, CookieIdentityConfig, JwtIdentityConfig } from './config.js';
 import { identityResolver } from './identity.js';
@@ -132,8 +131,31 @@ export function createApp(deps: AppDependencies): Express {
   return app;
 }
 
-/** Limits writes (not reads) per client address; answers 429 problem+json with `Retry-After`. */
+/**
+ * Limits writes (not reads) per client address; answers 429 problem+json with `Retry-After`.
+ * express-rate-limit is loaded here, when a limit is configured, not with this module: with
+ * `RATE_LIMIT_PER_MINUTE=0` it is never loaded (its heap is kept for nothing otherwise). The
+ * import starts with the app; a request that comes before it finished waits for it.
+ */
 function writeRateLimit(perMinute: number): RequestHandler {
+  let limit: RequestHandler | undefined;
+  const loading = import('express-rate-limit').then(({ rateLimit }) => {
+    limit = createWriteRateLimit(rateLimit, perMinute);
+  });
+  loading.catch(() => undefined); // a failed import is reported to the requests that need it
+  return (req, res, next) => {
+    if (limit !== undefined) {
+      limit(req, res, next);
+      return;
+    }
+    loading.then(() => limit?.(req, res, next), next);
+  };
+}
+
+function createWriteRateLimit(
+  rateLimit: typeof import('express-rate-limit').rateLimit,
+  perMinute: number,
+): RequestHandler {
   return rateLimit({
     windowMs: 60_000,
     limit: perMinute,

@@ -4,7 +4,7 @@ import { HttpProblem, type ResolveCartId, UnauthorizedError } from '@cartkit/exp
 import { parseCookie, stringifySetCookie } from 'cookie';
 import { sign, unsign } from 'cookie-signature';
 import type { Request } from 'express';
-import { createRemoteJWKSet, errors, type JWTVerifyOptions, jwtVerify } from 'jose';
+import type { JWTVerifyOptions, jwtVerify } from 'jose';
 import type { CookieIdentityConfig, JwtIdentityConfig } from './config.js';
 
 /** The name of the signed guest-cart cookie (`CART_IDENTITY=cookie`). */
@@ -72,17 +72,27 @@ export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
     ...(config.issuer === undefined ? {} : { issuer: config.issuer }),
     ...(config.audience === undefined ? {} : { audience: config.audience }),
   };
+  // jose is loaded here, not when this module is: only this identity uses it (~0.8 MB of
+  // heap that every other configuration would keep for nothing). The import starts now;
+  // a request waits for it only if it comes first.
+  const jose = import('jose');
+  jose.catch(() => undefined); // a failed import is reported to the requests that need it
   let verify: (token: string) => ReturnType<typeof jwtVerify>;
   if (config.secret !== undefined) {
     const key = new TextEncoder().encode(config.secret);
-    verify = (token) => jwtVerify(token, key, { ...options, algorithms: ['HS256'] });
+    verify = async (token) =>
+      (await jose).jwtVerify(token, key, { ...options, algorithms: ['HS256'] });
   } else if (config.jwksUrl !== undefined) {
-    const keys = createRemoteJWKSet(new URL(config.jwksUrl));
-    verify = (token) =>
-      jwtVerify(token, keys, options).catch((error: unknown) => {
+    const url = new URL(config.jwksUrl);
+    const keys = jose.then(({ createRemoteJWKSet }) => createRemoteJWKSet(url));
+    keys.catch(() => undefined);
+    verify = async (token) => {
+      const { jwtVerify, errors } = await jose;
+      return jwtVerify(token, await keys, options).catch((error: unknown) => {
         // fetch's own failures (connection refused, DNS...) are not JOSE errors.
         throw error instanceof errors.JOSEError ? error : keysUnavailable(error);
       });
+    };
   } else {
     throw new Error('CART_IDENTITY=jwt needs JWT_SECRET or JWT_JWKS_URL.');
   }
@@ -103,7 +113,7 @@ export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
         payload: { sub },
       } = await verify(token));
     } catch (error) {
-      throw invalid('invalid_token', describeJoseError(error), error);
+      throw invalid('invalid_token', describeJoseError(error, (await jose).errors), error);
     }
     try {
       return parseCartId(sub === '' ? undefined : sub);
@@ -118,7 +128,7 @@ export function jwtCartResolver(config: JwtIdentityConfig): ResolveCartId {
  * (unreachable, timed out, not a key set) is not the client's fault: 503
  * `IDENTITY_PROVIDER_UNAVAILABLE`, with `Retry-After`. Anything else is rethrown (500).
  */
-function describeJoseError(error: unknown): string {
+function describeJoseError(error: unknown, errors: typeof import('jose').errors): string {
   if (error instanceof errors.JWTExpired) return 'The token has expired.';
   if (error instanceof errors.JWTClaimValidationFailed) {
     return `The token's ${error.claim} claim is not accepted.`;
