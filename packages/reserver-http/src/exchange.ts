@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
 } from 'node:http';
 import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { pipeline, type Transform } from 'node:stream';
+import { type Duplex, pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createInflateRaw, createUnzip } from 'node:zlib';
 import type { ResponseHeaders } from './options.js';
 
@@ -116,6 +116,15 @@ export function exchange(
     const timer = setTimeout(() => fail(timeoutError(timeoutMs)), timeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     req.on('error', fail);
+    // 101 Switching Protocols to a request that asked for no upgrade: Node hands the
+    // socket over here (without a listener it drops it and the call waits out the
+    // deadline). Answered as what it is, a status the reserver does not expect.
+    req.on('upgrade', (res: IncomingMessage, socket: Duplex) => {
+      socket.destroy();
+      response = res;
+      responseHeaders = res.headers;
+      answer(undefined);
+    });
     req.on('response', (res: IncomingMessage) => {
       response = res;
       responseHeaders = res.headers;

@@ -209,6 +209,21 @@ describe('connections', () => {
     expect(error.status).toBeUndefined();
   });
 
+  it('fails a 101 Switching Protocols at once, as an unexpected status (not at the deadline)', async () => {
+    const server = await serve((_request, response) => {
+      response.socket?.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+      );
+    });
+    const error = await failure(reserverFor(server, { timeoutMs: 60_000 }).reserve(request()));
+    expect(error).toMatchObject({
+      code: 'RESERVATION_BAD_RESPONSE',
+      transient: false,
+      status: 101,
+    });
+    expect(error.message).toMatch(/101 Switching Protocols \(an unexpected status\)/);
+  });
+
   it('aborts a call whose body is still arriving', async () => {
     let headersSent: () => void = () => {};
     const started = new Promise<void>((resolve) => {
