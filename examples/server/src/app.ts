@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import {
   type CartService,
   type CartStorage,
@@ -11,7 +12,7 @@ import {
   type ResolveCartId,
   UnauthorizedError,
 } from '@cartkit/express';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler, type Response } from 'express';
 import type { Logger as PinoLogger } from 'pino';
 import type { CartIdentity, CookieIdentityConfig, JwtIdentityConfig } from './config.js';
 import { identityResolver } from './identity.js';
@@ -94,14 +95,7 @@ export function createApp(deps: AppDependencies): Express {
   });
   app.get('/health/ready', (_req, res) => {
     if (deps.isReady()) res.json({ status: 'ready' });
-    else
-      res.status(503).type('application/problem+json').json({
-        type: 'about:blank',
-        title: 'Service Unavailable',
-        status: 503,
-        code: 'SHUTTING_DOWN',
-        detail: 'The server is shutting down.',
-      });
+    else sendProblem(res, 503, 'SHUTTING_DOWN', 'The server is shutting down.');
   });
 
   if (deps.rateLimitPerMinute > 0) app.use(writeRateLimit(deps.rateLimitPerMinute));
@@ -163,16 +157,31 @@ function createWriteRateLimit(
     legacyHeaders: false,
     skip: (req) => req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS',
     handler: (_req, res, _next, options) => {
-      res
-        .status(options.statusCode)
-        .type('application/problem+json')
-        .json({
-          type: 'about:blank',
-          title: 'Too Many Requests',
-          status: options.statusCode,
-          code: 'RATE_LIMITED',
-          detail: `At most ${perMinute} writes per minute per client.`,
-        });
+      sendProblem(
+        res,
+        options.statusCode,
+        'RATE_LIMITED',
+        `At most ${perMinute} writes per minute per client.`,
+      );
     },
   });
+}
+
+/**
+ * Answers with a problem document of the example's own, typed exactly as the cart
+ * router types its problems: `application/problem+json`, no charset parameter (JSON
+ * has none, RFC 8259) — express's `res.json` would add `; charset=utf-8`.
+ */
+function sendProblem(res: Response, status: number, code: string, detail: string): void {
+  const body = JSON.stringify({
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    code,
+    detail,
+  });
+  res.status(status);
+  res.setHeader('Content-Type', 'application/problem+json');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -11,10 +11,13 @@ import { type CartIdentity, readConfig } from '../src/config.js';
 import { assignRequestId } from '../src/request-id.js';
 import { requestLogging } from '../src/request-log.js';
 import { securityHeaders } from '../src/security-headers.js';
+import { startTestServer } from './support/in-process-server.js';
 
 const closers: Array<() => Promise<void>> = [];
+const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const close of closers.splice(0)) await close();
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 async function serve(
@@ -48,9 +51,31 @@ describe('example app', () => {
     ready.value = false;
     const notReady = await fetch(`${url}/health/ready`);
     expect(notReady.status).toBe(503);
-    expect(notReady.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(notReady.headers.get('content-type')).toBe('application/problem+json');
     expect(await notReady.json()).toMatchObject({ status: 503, code: 'SHUTTING_DOWN' });
     expect((await fetch(`${url}/health/live`)).status).toBe(200);
+  });
+
+  it('answers a write over the rate limit with 429 RATE_LIMITED typed as the router types its problems', async () => {
+    const server = await startTestServer(cleanups, { RATE_LIMIT_PER_MINUTE: '1' });
+    const add = () =>
+      fetch(`${server.url}/items`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"name":"A"}',
+      });
+    expect((await add()).status).toBe(201);
+    const limited = await add();
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('content-type')).toBe('application/problem+json');
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await limited.json()).toEqual({
+      type: 'about:blank',
+      title: 'Too Many Requests',
+      status: 429,
+      code: 'RATE_LIMITED',
+      detail: 'At most 1 writes per minute per client.',
+    });
   });
 
   it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
