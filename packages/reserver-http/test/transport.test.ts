@@ -199,6 +199,28 @@ describe('connections', () => {
     expect(new Set(ports).size).toBe(1);
   });
 
+  it('does not send a reserve again when a reused keep-alive connection is reset under it', async () => {
+    const ports: Array<number | undefined> = [];
+    const server = await serve((_request, response) => {
+      ports.push(response.socket?.remotePort);
+      if (ports.length === 1) {
+        response.writeHead(201, { 'content-type': 'application/json' });
+        response.end('{"reservation_id":"r1"}');
+      } else {
+        response.socket?.resetAndDestroy();
+      }
+    });
+    const reserver = reserverFor(server);
+    await reserver.reserve(request());
+    const error = await failure(reserver.reserve(request()));
+    // It may have reached the service: transient (the scheduler replays the same key),
+    // and only the scheduler asks again.
+    expect(error).toMatchObject({ code: 'RESERVATION_UNAVAILABLE', transient: true });
+    expect(error.message).toMatch(/ECONNRESET/);
+    expect(ports).toHaveLength(2);
+    expect(ports[1]).toBe(ports[0]);
+  });
+
   it('fails transiently when the connection closes in the middle of the body', async () => {
     const server = await serve((_request, response) => {
       response.writeHead(201, { 'content-type': 'application/json', 'content-length': '100' });
