@@ -1,6 +1,11 @@
 import { FakeClock } from '@cartkit/testing';
 import { describe, expect, it } from 'vitest';
-import { InProcessScheduler, MemoryCartStorage } from '../src/index.js';
+import {
+  ErrorCode,
+  InProcessScheduler,
+  MemoryCartStorage,
+  ReservationError,
+} from '../src/index.js';
 import {
   CompleteHookStorage,
   fastRetry,
@@ -29,6 +34,28 @@ describe('recovering reservations after uncertain failures', () => {
     const second = await start({ storage, reserver });
     await second.scheduler.whenIdle();
     // Superseded before it ran, but it replays a key that may hold a reservation: it must release it.
+    expect(reserver.held()).toEqual([]);
+  });
+
+  it('a reserve cut short by closing the reserver (CLOSED) may have reached the service: removing the failed line releases it', async () => {
+    const storage = new MemoryCartStorage();
+    const reserver = new ScriptedReserver();
+    // The call was sent, then the reserver closed under it (as @cartkit/reserver-http does).
+    reserver.loseAnswers = fastRetry.maxAttempts;
+    reserver.lostAnswer = () =>
+      new ReservationError(ErrorCode.CLOSED, 'reserve failed: the HTTP reserver is closed.', {
+        transient: true,
+      });
+    const { service, scheduler } = await start({ storage, reserver });
+    await service.addItem('c1', { name: 'A' });
+    await scheduler.whenIdle();
+    expect(await service.getReservation('c1', 'A')).toMatchObject({
+      status: 'failed',
+      lastError: { code: 'CLOSED' },
+    });
+    expect(reserver.held()).toHaveLength(1);
+    await service.removeItem('c1', 'A');
+    await scheduler.whenIdle();
     expect(reserver.held()).toEqual([]);
   });
 

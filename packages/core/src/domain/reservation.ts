@@ -25,6 +25,8 @@ export function isActive(reservation: LineReservation | null): boolean {
 const UNCERTAIN_FAILURES: ReadonlySet<string> = new Set([
   'RESERVATION_UNAVAILABLE',
   'RESERVATION_ABORTED',
+  // The reserver was closed under a call in flight: the request may have reached the service.
+  'CLOSED',
   // A 2xx the cart could not use: the service acted, but we have no id.
   'RESERVATION_BAD_RESPONSE',
 ]);

@@ -46,6 +46,9 @@ export class ScriptedReserver extends MemoryReserver {
   failuresLeft = 0;
   /** Calls that reserve at the service, then fail as if the answer was lost. */
   loseAnswers = 0;
+  /** What a call whose answer is lost fails with (default: a transient timeout). */
+  lostAnswer: () => ReservationError = () =>
+    ReservationError.unavailable('timed out waiting for the answer');
   /** Calls wait for this promise first. */
   gate: Promise<void> | undefined;
 
@@ -61,7 +64,7 @@ export class ScriptedReserver extends MemoryReserver {
     const result = await super.reserve(request, options);
     if (this.loseAnswers > 0) {
       this.loseAnswers--;
-      throw ReservationError.unavailable('timed out waiting for the answer');
+      throw this.lostAnswer();
     }
     return result;
   }
