@@ -1,5 +1,6 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 
 /**
  * The wal-index header at the start of a WAL database's `-shm` file
@@ -60,6 +61,14 @@ const CHECKSUM = 40;
  * this one's connections (a SIGBUS, or commits that vanish). So a descriptor is
  * opened once per file and closed only when the last probe on it is closed, which
  * {@link SqliteConnection} does after its SQLite connections are closed.
+ *
+ * The locks, and SQLite's connections whatever thread opened them, belong to the
+ * whole process, while this registry knows only the main thread's storages. So the
+ * last probe closes the descriptor only when no other descriptor of the process is
+ * open on the file (Linux: `/proc/self/fd`): none of SQLite's, i.e. every
+ * connection of every thread (a worker's storage included) is closed. Otherwise, or where that cannot be told, it is kept (one per file, until
+ * the process exits; a later storage on the file reuses it). Probes are opened on
+ * the main thread only ({@link WalIndexProbe.open}).
  */
 const shmDescriptors = new Map<string, { readonly fd: number; users: number }>();
 
@@ -67,22 +76,67 @@ const shmDescriptors = new Map<string, { readonly fd: number; users: number }>()
 export function acquireShmDescriptor(shmPath: string): number {
   const open = shmDescriptors.get(shmPath);
   if (open !== undefined) {
-    open.users++;
-    return open.fd;
+    if (open.users > 0 || sameFile(open.fd, shmPath)) {
+      open.users++;
+      return open.fd;
+    }
+    // A kept descriptor of a file since deleted or replaced: never read it again (not
+    // closed either: another realm's connections may still hold locks on that file).
+    shmDescriptors.delete(shmPath);
   }
   const fd = openSync(shmPath, 'r');
   shmDescriptors.set(shmPath, { fd, users: 1 });
   return fd;
 }
 
-/** One user fewer of `shmPath`'s descriptor; the last one closes it. */
+/**
+ * One user fewer of `shmPath`'s descriptor; the last one closes it, unless another
+ * descriptor of the process is open on the file (see {@link shmDescriptors}).
+ */
 export function releaseShmDescriptor(shmPath: string): void {
   const open = shmDescriptors.get(shmPath);
-  if (open === undefined) return;
+  if (open === undefined || open.users === 0) return;
   open.users--;
-  if (open.users > 0) return;
+  if (open.users > 0 || othersOpenOn(open.fd)) return;
   shmDescriptors.delete(shmPath);
   closeSync(open.fd);
+}
+
+/** Whether descriptor `fd` is open on the file now at `path`. */
+function sameFile(fd: number, path: string): boolean {
+  try {
+    const held = fstatSync(fd, { bigint: true });
+    const named = statSync(path, { bigint: true });
+    return held.ino === named.ino && held.dev === named.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether a descriptor of this process other than `fd` is open on `fd`'s file (SQLite's
+ * own, or another realm's probe). `true` when that cannot be told (no `/proc/self/fd`).
+ */
+function othersOpenOn(fd: number): boolean {
+  let names: string[];
+  let file: { ino: bigint; dev: bigint };
+  try {
+    file = fstatSync(fd, { bigint: true });
+    names = readdirSync('/proc/self/fd');
+  } catch {
+    return true;
+  }
+  for (const name of names) {
+    const other = Number(name);
+    if (other === fd || !Number.isInteger(other)) continue;
+    try {
+      const stat = fstatSync(other, { bigint: true });
+      if (stat.ino === file.ino && stat.dev === file.dev) return true;
+    } catch {
+      // closed meanwhile (the directory's own descriptor, another thread's)
+    }
+  }
+  return false;
 }
 
 /**
@@ -150,6 +204,10 @@ export class WalIndexProbe {
    * this process is open on the database, and {@link close} only after they closed.
    */
   static open(shmPath: string, pageSize: number): WalIndexProbe | undefined {
+    // Node closes the descriptors a worker thread opened when the worker exits (or is
+    // terminated) — for this file, dropping the process's locks under the connections
+    // of other threads: in a worker, reads always ask SQLite.
+    if (!isMainThread) return undefined;
     let fd: number;
     try {
       fd = acquireShmDescriptor(shmPath);

@@ -1,5 +1,6 @@
 import { readFileSync, readSync, renameSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import type { Cart, ReservationTask } from '@cartkit/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../src/documents.js';
@@ -65,6 +66,20 @@ function header(path: string): Buffer {
   } finally {
     releaseShmDescriptor(shm);
   }
+}
+
+/** The next message of `type` from a worker thread. */
+function nextMessage(worker: Worker, type: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: Record<string, unknown>) => {
+      if (message.type !== type) return;
+      worker.off('message', onMessage);
+      worker.off('error', reject);
+      resolve(message);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', reject);
+  });
 }
 
 /** The POSIX locks this process holds on the file with inode number `inode` (Linux: /proc/locks). */
@@ -249,6 +264,49 @@ describe('reads that skip SQLite while nothing was committed', () => {
       expect((await first.getCart('c1'))?.version).toBe(2);
       await first.close();
       expect(locksHeldOn(shm)).toEqual([]);
+    },
+  );
+
+  it.runIf(process.platform === 'linux')(
+    "keeps SQLite's locks on the -shm file while a storage of any thread of this process is open on it",
+    async () => {
+      // The locks belong to the process; a storage of a worker thread has its own
+      // registry of descriptors, and Node closes a worker's descriptors when it exits:
+      // a worker's probe closing (or leaving behind) a descriptor on the -shm file, or
+      // the main thread's probe closing its own while a worker's connections are open,
+      // took the lock that stops another process re-initialising the shared memory.
+      assertPackageBuilt();
+      const path = dir.file();
+      const main = await createSqliteCartStorage({ path });
+      await main.saveCart(cart(1, 1), { expectedVersion: 0 });
+      const shm = statSync(`${path}-shm`).ino;
+      const locks = () => locksHeldOn(shm).map((line) => line.replace(/^\d+:\s*/, ''));
+      const held = locks();
+      expect(held.length).toBeGreaterThan(0);
+
+      // A worker opens a storage on the file, reads, closes it and exits.
+      const brief = new Worker(new URL('./fixtures/worker-storage.mjs', import.meta.url), {
+        workerData: { path, stayOpen: false },
+      });
+      const briefExit = new Promise((resolve) => brief.once('exit', resolve));
+      expect(await nextMessage(brief, 'open')).toMatchObject({ version: 1 });
+      await nextMessage(brief, 'closed');
+      expect(locks()).toEqual(held);
+      await briefExit;
+      expect(locks()).toEqual(held);
+
+      // A worker's storage stays open while the main thread's closes.
+      const lasting = new Worker(new URL('./fixtures/worker-storage.mjs', import.meta.url), {
+        workerData: { path, stayOpen: true },
+      });
+      const lastingExit = new Promise((resolve) => lasting.once('exit', resolve));
+      await nextMessage(lasting, 'open');
+      await main.close();
+      expect(locks()).toEqual(held);
+      lasting.postMessage('close');
+      await nextMessage(lasting, 'closed');
+      await lastingExit;
+      expect(locks()).toEqual([]);
     },
   );
 
