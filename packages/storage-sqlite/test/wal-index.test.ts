@@ -84,15 +84,23 @@ function nextMessage(worker: Worker, type: string): Promise<Record<string, unkno
 
 /** The POSIX locks this process holds on the file with inode number `inode` (Linux: /proc/locks). */
 function locksHeldOn(inode: number): string[] {
-  return readFileSync('/proc/locks', 'utf8')
-    .split('\n')
-    .filter((line) => {
-      const fields = line.trim().split(/\s+/);
-      const owner = fields.indexOf(String(process.pid));
-      return (
-        fields.includes('POSIX') && owner > 0 && fields[owner + 1]?.split(':')[2] === String(inode)
-      );
-    });
+  return (
+    readFileSync('/proc/locks', 'utf8')
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => {
+        const owner = fields.indexOf(String(process.pid));
+        return (
+          fields.includes('POSIX') &&
+          owner > 0 &&
+          fields[owner + 1]?.split(':')[2] === String(inode)
+        );
+      })
+      // Without the line's leading ordinal: it numbers every lock on the machine, so it
+      // moves when another process takes or drops a lock on any file.
+      .map((fields) => fields.slice(1).join(' '))
+      .sort()
+  );
 }
 const wordsOf = (buffer: Buffer) => new Uint32Array(buffer.buffer, buffer.byteOffset, 24);
 
