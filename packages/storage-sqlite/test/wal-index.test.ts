@@ -402,6 +402,46 @@ describe('another process writing the file', () => {
     await storage.close();
   });
 
+  it("never carries a cart forward over this storage's own claims, completions and releases when the other process wrote it in between", async () => {
+    // The outbox's writer jobs move the carts this storage knows forward too (they write
+    // no cart): only when their one commit was the only one. Another process saves c1
+    // as fast as it can while this one claims, completes and releases tasks and reads c1.
+    const path = dir.file();
+    const storage = await createSqliteCartStorage({ path });
+    const tasks = Array.from({ length: 50 }, (_, i) => task(`t${i}`));
+    await storage.saveCart(cart(1, 1, 'c2'), { expectedVersion: 0, tasks });
+    const other = startFixture('save-loop', [path, 'c1', '300']);
+    await other.next('ready');
+    let acknowledged = 0;
+    let finished = false;
+    other.child.on('message', (message: { type: string; version?: number }) => {
+      if (message.type === 'saved') acknowledged = message.version ?? 0;
+      if (message.type === 'finished') finished = true;
+    });
+    other.send({ type: 'go' });
+    let stale = 0;
+    let jobs = 0;
+    while (!finished) {
+      const saved = acknowledged; // committed before this read began
+      const read = (await storage.getCart('c1'))?.version ?? 0;
+      if (read < saved) stale++;
+      const [claimed] = await storage.claim({ owner: 'o', limit: 1, leaseMs: 60_000 });
+      if (claimed !== undefined) {
+        const id = claimed.task.id;
+        // Every other job gives the task back (due now), so the outbox never runs dry.
+        if (jobs % 2 === 0) expect(await storage.release(id, 'o', 0)).toBe(true);
+        else expect(await storage.complete(id, 'o')).toBe(true);
+        if (jobs % 2 === 1) await storage.enqueueTasks([task(`${id}-again-${jobs}`)]);
+      }
+      jobs++;
+    }
+    expect(stale).toBe(0);
+    expect(jobs).toBeGreaterThan(0);
+    expect((await storage.getCart('c1'))?.version).toBe(300);
+    expect((await other.exited).code).toBe(0);
+    await storage.close();
+  });
+
   it("never carries a cart forward over this storage's own saves when the other process wrote it in between", async () => {
     // This process saves its own cart c2 over and over while the other saves c1 as fast
     // as it can: each of this process's saves moves the carts it knows (c1) forward only
