@@ -1,6 +1,7 @@
 // cartkit benchmarks: every figure against a baseline measured in the same run.
 //
-//   pnpm bench              full run (< 5 min): prints one table, writes
+//   pnpm bench              JavaScript build (`pnpm build:js`, no .d.ts) and full run (< 5 min
+//                           in all): prints one table, writes
 //                           bench/results/latest.json and regenerates docs/performance.md
 //   pnpm bench:smoke        a few seconds of each scenario (CI): fails on errors, never on timings
 //   node bench/run.mjs --only get,post-hot --no-docs      a subset, docs untouched
