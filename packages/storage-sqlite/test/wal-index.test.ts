@@ -366,6 +366,21 @@ describe('another process writing the file', () => {
       },
     };
   }
+  /**
+   * Another process saving c1 300 times as fast as it can, started: `acknowledged` is
+   * the last version it reported committed, `finished` turns true after the 300th.
+   */
+  async function startSaveLoop(path: string) {
+    const fixture = startFixture('save-loop', [path, 'c1', '300']);
+    await fixture.next('ready');
+    const state = { acknowledged: 0, finished: false, exited: fixture.exited };
+    fixture.child.on('message', (message: { type: string; version?: number }) => {
+      if (message.type === 'saved') state.acknowledged = message.version ?? 0;
+      if (message.type === 'finished') state.finished = true;
+    });
+    fixture.send({ type: 'go' });
+    return state;
+  }
   const setQuantity = (quantity: number) => [
     `UPDATE cartkit SET value = replace(value, '"quantity":' || json_extract(value, '$.value.data.lines[0].quantity'), '"quantity":${quantity}') WHERE key = ?`,
     keys.cart('c1'),
@@ -374,20 +389,12 @@ describe('another process writing the file', () => {
   it('never returns a version older than one the other process had saved when the read began', async () => {
     const path = dir.file();
     const storage = await createSqliteCartStorage({ path });
-    const other = startFixture('save-loop', [path, 'c1', '300']);
-    await other.next('ready');
-    let acknowledged = 0;
-    let finished = false;
-    other.child.on('message', (message: { type: string; version?: number }) => {
-      if (message.type === 'saved') acknowledged = message.version ?? 0;
-      if (message.type === 'finished') finished = true;
-    });
-    other.send({ type: 'go' });
+    const other = await startSaveLoop(path);
     let reads = 0;
     let stale = 0;
     let previous = 0;
-    while (!finished) {
-      const saved = acknowledged; // committed before this read began
+    while (!other.finished) {
+      const saved = other.acknowledged; // committed before this read began
       const read = (await storage.getCart('c1'))?.version ?? 0;
       if (read < saved || read < previous) stale++;
       previous = read;
@@ -410,19 +417,11 @@ describe('another process writing the file', () => {
     const storage = await createSqliteCartStorage({ path });
     const tasks = Array.from({ length: 50 }, (_, i) => task(`t${i}`));
     await storage.saveCart(cart(1, 1, 'c2'), { expectedVersion: 0, tasks });
-    const other = startFixture('save-loop', [path, 'c1', '300']);
-    await other.next('ready');
-    let acknowledged = 0;
-    let finished = false;
-    other.child.on('message', (message: { type: string; version?: number }) => {
-      if (message.type === 'saved') acknowledged = message.version ?? 0;
-      if (message.type === 'finished') finished = true;
-    });
-    other.send({ type: 'go' });
+    const other = await startSaveLoop(path);
     let stale = 0;
     let jobs = 0;
-    while (!finished) {
-      const saved = acknowledged; // committed before this read began
+    while (!other.finished) {
+      const saved = other.acknowledged; // committed before this read began
       const read = (await storage.getCart('c1'))?.version ?? 0;
       if (read < saved) stale++;
       const [claimed] = await storage.claim({ owner: 'o', limit: 1, leaseMs: 60_000 });
@@ -449,19 +448,11 @@ describe('another process writing the file', () => {
     // the two looks at the header must make the next read of c1 ask SQLite.
     const path = dir.file();
     const storage = await createSqliteCartStorage({ path });
-    const other = startFixture('save-loop', [path, 'c1', '300']);
-    await other.next('ready');
-    let acknowledged = 0;
-    let finished = false;
-    other.child.on('message', (message: { type: string; version?: number }) => {
-      if (message.type === 'saved') acknowledged = message.version ?? 0;
-      if (message.type === 'finished') finished = true;
-    });
-    other.send({ type: 'go' });
+    const other = await startSaveLoop(path);
     let own = 0;
     let stale = 0;
-    while (!finished) {
-      const saved = acknowledged; // committed before this read began
+    while (!other.finished) {
+      const saved = other.acknowledged; // committed before this read began
       const read = (await storage.getCart('c1'))?.version ?? 0;
       if (read < saved) stale++;
       own++;
